@@ -1,0 +1,1 @@
+"""The golf launcher: the command line, job plans and backends."""
