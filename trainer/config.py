@@ -215,11 +215,11 @@ def validate(cfg: Config) -> None:
     if cfg.vocab_size > 65536:
         raise ConfigError(f"VOCAB_SIZE={cfg.vocab_size} does not fit the shards' uint16 tokens")
     if cfg.model_dim % cfg.num_heads:
-        raise ConfigError(f"MODEL_DIM={cfg.model_dim} is not divisible by NUM_HEADS={cfg.num_heads}")
+        raise ConfigError(f"NUM_HEADS={cfg.num_heads} does not divide MODEL_DIM={cfg.model_dim}")
     if (cfg.model_dim // cfg.num_heads) % 2:
         raise ConfigError(f"MODEL_DIM/NUM_HEADS={cfg.model_dim // cfg.num_heads} must be even for RoPE")
     if cfg.num_heads % cfg.num_kv_heads:
-        raise ConfigError(f"NUM_HEADS={cfg.num_heads} is not divisible by NUM_KV_HEADS={cfg.num_kv_heads}")
+        raise ConfigError(f"NUM_KV_HEADS={cfg.num_kv_heads} does not divide NUM_HEADS={cfg.num_heads}")
     if cfg.eval_stride > cfg.train_seq_len:
         raise ConfigError(f"EVAL_STRIDE={cfg.eval_stride} exceeds TRAIN_SEQ_LEN={cfg.train_seq_len}")
     if "/" in cfg.run_id or cfg.run_id in (".", ".."):

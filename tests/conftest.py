@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny model on the smoke preset: seconds per run on a laptop CPU.
+TINY = {
+    "PRESET": "smoke",
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "64",
+    "NUM_HEADS": "2",
+    "NUM_KV_HEADS": "1",
+    "TRAIN_SEQ_LEN": "64",
+    "TRAIN_BATCH_TOKENS": "1024",
+    "TRAIN_MICROBATCHES": "2",
+    "ITERATIONS": "30",
+    "WARMUP_STEPS": "1",
+    "VAL_LOSS_EVERY": "0",
+    "TRAIN_LOG_EVERY": "5",
+    "EVAL_STRIDE": "32",
+    "VAL_BATCH_SIZE": "8192",
+    "MAX_WALLCLOCK_SECONDS": "none",
+    "MATRIX_LR": "0.04",
+    "SCALAR_LR": "0.04",
+    "TIED_EMBED_LR": "0.05",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+@pytest.fixture(scope="session")
+def embedded_data(tmp_path_factory) -> Path:
+    """The embedded dataset, built once per session; returns the data dir."""
+    from trainer.data import prepare_embedded
+
+    data_dir = tmp_path_factory.mktemp("data")
+    prepare_embedded(data_dir, 1024, progress=lambda _: None)
+    return data_dir
+
+
+def run_trainer(cwd: Path, env: dict[str, str], nproc: int = 0, script: list[str] | None = None,
+                pythonpath: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the trainer as a real process: `python -m trainer`, or under torchrun when nproc > 0."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    full_env.update(TINY)
+    full_env.update(env)
+    full_env["PYTHONPATH"] = pythonpath if pythonpath is not None else str(REPO)
+    target = script or ["-m", "trainer"]
+    if nproc:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *target]
+    else:
+        cmd = [sys.executable, *target]
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def load_result(cwd: Path, run_id: str) -> dict:
+    return json.loads((cwd / "runs" / run_id / "result.json").read_text())
