@@ -137,18 +137,21 @@ def prepare_embedded(data_dir: Path, vocab_size: int = 1024, progress: Progress 
 
 
 def _hub_download(repo_id: str, remote: str, dest: Path, retries: int) -> None:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
 
+    final = (EntryNotFoundError, RepositoryNotFoundError, GatedRepoError)
+    attempts = 1 if constants.HF_HUB_OFFLINE else retries
     remote_path = Path(remote)
-    for attempt in range(1, retries + 1):
+    for attempt in range(1, attempts + 1):
         try:
             cached = Path(hf_hub_download(
                 repo_id=repo_id, repo_type="dataset", filename=remote_path.name,
                 subfolder=remote_path.parent.as_posix(),
             )).resolve(strict=True)
             break
-        except Exception as exc:  # network errors come in many types; retry them all, then report
-            if attempt == retries:
+        except Exception as exc:  # network errors come in many types; retry those that may pass
+            if attempt == attempts or isinstance(exc, final):
                 raise DataError(f"could not download {remote} from {repo_id}: {exc}") from None
             time.sleep(min(2**attempt, 30))
     dest.parent.mkdir(parents=True, exist_ok=True)

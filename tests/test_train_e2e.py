@@ -1,0 +1,189 @@
+"""The trainer as real processes on CPU: python -m trainer, torchrun with gloo, the bundled file."""
+import ast
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY, load_result, run_trainer
+
+pytestmark = pytest.mark.slow
+
+
+def _env(data_dir, run_id, **extra):
+    return {"DATA_DIR": str(data_dir), "RUN_ID": run_id, **extra}
+
+
+def _train_losses(log: str) -> list[float]:
+    return [float(tok.split(":")[1]) for line in log.splitlines() if line.startswith("step:")
+            for tok in line.split() if tok.startswith("train_loss:")]
+
+
+@pytest.fixture(scope="module")
+def reference_run(embedded_data, tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("ref")
+    proc = run_trainer(cwd, _env(embedded_data, "ref", SEED="7"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return cwd, load_result(cwd, "ref"), proc
+
+
+def test_training_writes_log_artifact_and_result(reference_run):
+    cwd, result, proc = reference_run
+    run_dir = cwd / "runs" / "ref"
+    log = (run_dir / "train.log").read_text()
+    assert log.strip() == proc.stdout.strip()
+    losses = _train_losses(log)
+    assert len(losses) >= 5 and losses[-1] < losses[0] - 1.0
+    assert math.isfinite(result["val_bpb"]) and 0 < result["val_bpb"] < 8
+    assert result["bytes_total"] == result["bytes_model"] + result["bytes_code"] < 16_000_000
+    assert result["bytes_model"] == (run_dir / result["artifact"]).stat().st_size
+    assert result["score_stage"] == "roundtrip_sliding" and result["steps"] == 30 and result["seed"] == 7
+    assert [s["name"] for s in result["stages"]] == ["prequant", "roundtrip", "roundtrip_sliding"]
+    assert result["val_tokens"] == result["stages"][0]["tokens"] > 0 and result["val_bytes"] > result["val_tokens"]
+    for key in ("train_time_s", "artifact_time_s", "eval_time_s", "peak_memory_mib"):
+        assert result[key] > 0
+    assert result["world_size"] == 1 and result["device"] == "cpu" and result["torch_version"]
+    # the log grammar: an event word or step:N/M, then key:value tokens
+    for line in log.splitlines():
+        assert all(":" in tok for tok in line.split()[1:]) or line.startswith("stopping_early:"), line
+    assert f"score stage:roundtrip_sliding val_loss:{result['val_loss']:.8f} val_bpb:{result['val_bpb']:.8f}" in log
+    assert not [p for p in run_dir.iterdir() if "tmp" in p.name]
+
+
+def test_artifact_round_trip_scores_close_to_the_trained_model(reference_run):
+    _, result, _ = reference_run
+    prequant, roundtrip = result["stages"][0], result["stages"][1]
+    assert prequant["diagnostic"] and not roundtrip["diagnostic"]
+    assert abs(roundtrip["val_bpb"] - prequant["val_bpb"]) < 0.01
+    assert roundtrip["val_bpb"] != prequant["val_bpb"]  # the artifact really was quantized
+
+
+def test_same_seed_twice_gives_the_same_numbers(reference_run, embedded_data, tmp_path):
+    _, first, _ = reference_run
+    proc = run_trainer(tmp_path, _env(embedded_data, "again", SEED="7"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = load_result(tmp_path, "again")
+    for key in ("val_bpb", "val_loss", "bytes_model", "steps", "val_tokens", "val_bytes"):
+        assert second[key] == first[key], key
+    assert [s["val_bpb"] for s in second["stages"]] == [s["val_bpb"] for s in first["stages"]]
+
+
+def test_two_gloo_processes_match_one(reference_run, embedded_data, tmp_path):
+    _, single, _ = reference_run
+    proc = run_trainer(tmp_path, _env(embedded_data, "ddp", SEED="7"), nproc=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    double = load_result(tmp_path, "ddp")
+    assert double["world_size"] == 2
+    for a, b in zip(single["stages"], double["stages"]):
+        assert a["tokens"] == b["tokens"] and a["bytes"] == b["bytes"]
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5, abs=1e-6)
+        assert b["val_bpb"] == pytest.approx(a["val_bpb"], rel=1e-5, abs=1e-6)
+
+
+def test_bundled_file_runs_under_torchrun_without_the_package(reference_run, embedded_data, tmp_path):
+    _, package_result, _ = reference_run
+    script = tmp_path / "train_gpt.py"
+    subprocess.run([sys.executable, "-m", "trainer.bundle", "-o", str(script)], cwd=REPO, check=True, capture_output=True)
+    tree = ast.parse(script.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+    assert not imported & {"trainer", "launcher", "leaderboard"}
+    # a poisoned `trainer` package first on the path: any import of it fails the run
+    poison = tmp_path / "poison" / "trainer"
+    poison.mkdir(parents=True)
+    (poison / "__init__.py").write_text("raise ImportError('the bundle imported the trainer package')\n")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = run_trainer(workdir, _env(embedded_data, "bundled", SEED="7"), nproc=1,
+                       script=[str(script)], pythonpath=str(poison.parent))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bundled = load_result(workdir, "bundled")
+    for key in ("val_bpb", "val_loss", "bytes_model", "bytes_code", "steps"):
+        assert bundled[key] == package_result[key], key
+    assert bundled["bytes_code"] == script.stat().st_size
+
+
+def test_lzma_bundle_counts_its_own_size(embedded_data, tmp_path):
+    script = tmp_path / "train_gpt.py"
+    subprocess.run([sys.executable, "-m", "trainer.bundle", "-o", str(script), "--packing", "lzma"],
+                   cwd=REPO, check=True, capture_output=True)
+    proc = run_trainer(tmp_path, _env(embedded_data, "lz", ITERATIONS="3", EVAL_STRIDE="0", EVAL_PREQUANT="0",
+                                      CODE_PACKING="lzma"), script=[str(script)], pythonpath="")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = load_result(tmp_path, "lz")
+    assert result["bytes_code"] == script.stat().st_size < 30_000
+    assert result["score_stage"] == "roundtrip"
+
+
+def _shards(tmp_path, embedded_data):
+    """A private copy of the embedded dataset that a test may damage."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(embedded_data, data)
+    return data, data / "datasets" / "embedded_sp1024"
+
+
+@pytest.mark.parametrize("damage, env, message", [
+    ("truncate_train", {}, "fineweb_train_000000.bin: header says"),
+    ("bad_magic_val", {}, "bad magic"),
+    (None, {"VOCAB_SIZE": "2048", "DATA_PATH": "{dataset}", "TOKENIZER_PATH": "{tokenizer}"},
+     "pieces but VOCAB_SIZE=2048"),
+    (None, {"TRAIN_SEQ_LEN": "100000", "TRAIN_BATCH_TOKENS": "200000", "EVAL_STRIDE": "0"}, "fewer than TRAIN_SEQ_LEN"),
+    (None, {"MAX_WALLCLOCK_SECONDS": "0"}, "MAX_WALLCLOCK_SECONDS=0 must be positive"),
+    (None, {"TRAIN_MICROBATCHES": "3"}, "TRAIN_BATCH_TOKENS=1024 is not divisible"),
+])
+def test_bad_input_stops_before_training_with_one_line(tmp_path, embedded_data, damage, env, message):
+    data, dataset = _shards(tmp_path, embedded_data)
+    if damage == "truncate_train":
+        path = dataset / "fineweb_train_000000.bin"
+        path.write_bytes(path.read_bytes()[:-1000])
+    elif damage == "bad_magic_val":
+        path = dataset / "fineweb_val_000000.bin"
+        path.write_bytes(b"\0\0\0\0" + path.read_bytes()[4:])
+    paths = {"dataset": dataset, "tokenizer": data / "tokenizers" / "embedded_1024_bpe.model"}
+    proc = run_trainer(tmp_path, _env(data, "bad", **{k: v.format(**paths) for k, v in env.items()}))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert "step:" not in proc.stdout
+    assert not list((tmp_path / "runs").rglob("final_model*")) if (tmp_path / "runs").exists() else True
+
+
+def test_world_size_that_does_not_divide_the_batch_fails_under_torchrun(tmp_path, embedded_data):
+    proc = run_trainer(tmp_path, _env(embedded_data, "ws", TRAIN_MICROBATCHES="3"), nproc=2)
+    assert proc.returncode != 0
+    assert "error: world size 2 does not divide TRAIN_MICROBATCHES=3" in proc.stderr
+    assert proc.stderr.count("error: world size") == 1  # one line, from rank 0
+
+
+def test_a_run_killed_mid_way_leaves_no_artifact(tmp_path, embedded_data):
+    env = {**os.environ, **TINY, **_env(embedded_data, "killed", ITERATIONS="100000"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "trainer"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("step:5/"):
+                break
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    run_dir = tmp_path / "runs" / "killed"
+    assert (run_dir / "train.log").exists()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["train.log"]
+    # the same RUN_ID can be run again since nothing finished there
+    assert not (run_dir / "result.json").exists()
+
+
+def test_a_finished_run_is_never_overwritten(reference_run, embedded_data):
+    cwd, result, _ = reference_run
+    before = (cwd / "runs" / "ref" / "result.json").read_bytes()
+    proc = run_trainer(cwd, _env(embedded_data, "ref"))
+    assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
+    assert (cwd / "runs" / "ref" / "result.json").read_bytes() == before
