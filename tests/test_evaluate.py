@@ -58,7 +58,7 @@ def test_val_bpb_matches_an_independent_count(tiny_setup):
     assert result.tokens == val.numel() - 1
     assert result.bytes == independent_bytes(sp, val)
     with torch.no_grad():  # the model's loss, one sequence at a time
-        x, y = val[:-1].view(-1, 64), val[1:].view(-1, 64)
+        x, y = val[:-1].long().view(-1, 64), val[1:].long().view(-1, 64)
         nats = sum(float(model(x[i : i + 1], y[i : i + 1], reduction="sum")) for i in range(x.size(0)))
     assert result.val_loss == pytest.approx(nats / result.tokens, rel=1e-6)
     assert result.val_bpb == pytest.approx(nats / math.log(2) / result.bytes, rel=1e-6)

@@ -90,3 +90,9 @@ def test_default_paths_use_prepared_data(tmp_path):
     (tmp_path / "datasets" / "fineweb10B_sp1024").mkdir()
     dataset, tok = resolve_data_paths(str(tmp_path), "", "", 1024)
     assert dataset.name == "fineweb10B_sp1024" and tok.name == "fineweb_1024_bpe.model"
+
+
+def test_training_shards_without_tokens_are_refused(tmp_path):
+    write_shard(tmp_path / "fineweb_train_000000.bin", np.zeros(0, dtype=np.uint16))
+    with pytest.raises(ShardError, match="hold no tokens"):
+        DistributedTokenLoader(sorted(tmp_path.glob("*.bin")), 1024, 0, 1, torch.device("cpu"))

@@ -70,8 +70,8 @@ def evaluate(
             batch_starts = torch.cat((batch_starts, batch_starts[-1:].expand(pad)))
             batch_from = torch.cat((batch_from, torch.full((pad,), seq_len)))
         index = batch_starts[:, None] + positions[None, :]
-        x = val_tokens[index].to(device, non_blocking=True)
-        y = val_tokens[index + 1].to(device, non_blocking=True)
+        x = val_tokens[index].to(device, torch.long, non_blocking=True)
+        y = val_tokens[index + 1].to(device, torch.long, non_blocking=True)
         mask = (positions[None, :] >= batch_from[:, None]).to(device)
         with autocast():
             nll = model(x, y, reduction="none")

@@ -81,7 +81,7 @@ class CausalSelfAttention(nn.Module):
         q = apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[None, None, :, None]
         k = apply_rotary(k, cos, sin)
         if self.flash_attn is not None:
-            y = self.flash_attn(q, k, v, causal=True)
+            y = self.flash_attn(q.to(v.dtype), k.to(v.dtype), v, causal=True)  # FA ignores autocast
             y = y[0] if isinstance(y, tuple) else y
         else:
             y = F.scaled_dot_product_attention(
