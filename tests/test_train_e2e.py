@@ -187,3 +187,16 @@ def test_a_finished_run_is_never_overwritten(reference_run, embedded_data):
     proc = run_trainer(cwd, _env(embedded_data, "ref"))
     assert proc.returncode == 2 and "already holds a finished run" in proc.stderr
     assert (cwd / "runs" / "ref" / "result.json").read_bytes() == before
+
+
+def test_compiled_two_process_run_matches_eager(embedded_data, tmp_path):
+    """torch.compile under DDP (inductor on CPU, gloo): the path 8xH100 runs, checked without a GPU."""
+    short = {"SEED": "5", "ITERATIONS": "10", "EVAL_PREQUANT": "0"}
+    eager = run_trainer(tmp_path, _env(embedded_data, "eager", **short))
+    compiled = run_trainer(tmp_path, _env(embedded_data, "compiled", COMPILE="1", **short), nproc=2, timeout=600)
+    assert eager.returncode == 0, eager.stderr[-3000:]
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    a, b = load_result(tmp_path, "eager"), load_result(tmp_path, "compiled")
+    assert b["config"]["compile"] == "1" and "compile:1" in (tmp_path / "runs" / "compiled" / "train.log").read_text()
+    for sa, sb in zip(a["stages"], b["stages"]):
+        assert sb["val_bpb"] == pytest.approx(sa["val_bpb"], rel=1e-4)
