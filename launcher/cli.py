@@ -132,6 +132,33 @@ def train(
     _print_result(result_path)
 
 
+@app.command()
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Submission folders, or trees of them (e.g. a records/ checkout).")],
+    against: Annotated[Optional[Path], typer.Option(help="Reference submission folder for the significance test.")] = None,
+    threshold: Annotated[float, typer.Option(help="Improvement required, in nats per token.")] = 0.005,
+    alpha: Annotated[float, typer.Option(help="Significance level of the one-sided Welch test.")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")] = False,
+) -> None:
+    """Re-derive every number from the logs, check every rule, and give each submission a verdict.
+
+    Exits non-zero when any submission is invalid (or a path holds no submission)."""
+    from leaderboard.report import check_paths, reference_from_folder, render
+
+    reference = None
+    if against is not None:
+        if not against.is_dir():
+            _fail(f"--against {against}: not a folder")
+        reference = reference_from_folder(against)
+    document = check_paths(paths, reference, threshold, alpha)
+    if as_json:
+        print(json.dumps(document, indent=2))
+    else:
+        render(document, console)
+    if document["errors"] or any(s["verdict"] == "invalid" for s in document["submissions"]):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -39,6 +39,7 @@ RUN_HEADER = re.compile(
     r"# \[training-script source removed)", re.I,
 )
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
+DATASET_NAME = re.compile(r"\b(?:fineweb10B|embedded)_sp\d+\b")
 TTT_WORD = re.compile(r"\bttt\b|test[-_ ]time[-_ ]train", re.I)
 GPU_NAME = re.compile(r"NVIDIA ((?:H|A|B|L|GH|GB)\d+[\w ]*?(?:SXM|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
 GPU_SPEC = re.compile(r"\b(\d+)\s*x\s*(H100|H200|A100|B200|H20|L40S?|GH200)\b", re.I)
@@ -113,15 +114,16 @@ class ParsedRun:
     iterations: int | None = None
     artifact_line: int | None = None
     training_end_line: int | None = None
-    artifact_durations: list[float] = field(default_factory=list)
-    post_artifact_timers: list[tuple[int, float]] = field(default_factory=list)  # (line, seconds), non-stage
-    post_training_timers: list[float] = field(default_factory=list)
+    artifact_durations: list[tuple[int, float]] = field(default_factory=list)  # (line, seconds) after training
+    post_training_timers: list[tuple[int, float]] = field(default_factory=list)  # (line, seconds), not stages
     explicit_eval_total: float | None = None
     explicit_score_stage: str | None = None
     val_tokens: int | None = None
+    dataset: str | None = None  # e.g. fineweb10B_sp1024
     world_size: int | None = None
     gpu_name: str | None = None
     subset_markers: list[tuple[int, str]] = field(default_factory=list)
+    ttt_lines: list[tuple[int, str]] = field(default_factory=list)  # adaptation activity after training
     ttt_before_artifact: list[tuple[int, str]] = field(default_factory=list)
     timestamps: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -252,7 +254,7 @@ class _RunBuilder:
             val_bpb=to_number(kv.get("val_bpb", "")),
             time_s=time_s,
             line=n,
-            after_artifact=run.artifact_line is not None or not run.has_training,
+            after_artifact=False,  # decided in finish(), once the artifact's line is known
             diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
             exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),
         )
@@ -296,14 +298,12 @@ class _RunBuilder:
             if m and ("done" in lower or "warmup" in lower or "compile" in lower):
                 duration = float(m.group(1))
         artifact_hint = re.search(r"\bin (\d+(?:\.\d+)?)s\b", line)
-        if run.artifact_line is None and not self.in_training and artifact_hint:
-            run.artifact_durations.append(float(artifact_hint.group(1)))
+        if not self.in_training and artifact_hint:
+            run.artifact_durations.append((n, float(artifact_hint.group(1))))
         if "artifact_time" in kv and to_seconds(kv["artifact_time"]) is not None:
-            run.artifact_durations.append(to_seconds(kv["artifact_time"]))
+            run.artifact_durations.append((n - 1, to_seconds(kv["artifact_time"])))
         if duration is not None and not self.in_training and "artifact_time" not in kv:
-            run.post_training_timers.append(duration)
-            if run.artifact_line is not None:
-                run.post_artifact_timers.append((n, duration))
+            run.post_training_timers.append((n, duration))
         if "peak memory" in lower or lower.startswith("peak_memory"):
             self.in_training = False
 
@@ -367,14 +367,17 @@ class _RunBuilder:
         for key in ("val_tokens", "tokens"):
             if key in kv and to_number(kv[key]) is not None and ("val" in lower.split(":")[0] or key == "val_tokens"):
                 run.val_tokens = int(to_number(kv[key]))
+        dataset = DATASET_NAME.search(line)
+        if dataset:
+            run.dataset = dataset.group(0)
         m = re.match(r"^val tokens:\s*(\d+)", lower)
         if m:
             run.val_tokens = int(m.group(1))
         if SUBSET_MARKER.search(line):
             run.subset_markers.append((run.last_line, line[:200]))
-        if TTT_WORD.search(line) and run.artifact_line is None and not self.in_training and run.has_training:
+        if TTT_WORD.search(line) and not self.in_training and run.has_training:
             if re.search(r"\b(start|epoch|chunk|step|lr)\b", lower) and "warm" not in lower:
-                run.ttt_before_artifact.append((run.last_line, line[:200]))
+                run.ttt_lines.append((run.last_line, line[:200]))
 
 
 def _same_result(a: Stage, b: Stage) -> bool:
@@ -385,6 +388,12 @@ def _same_result(a: Stage, b: Stage) -> bool:
 
 def finish(run: ParsedRun) -> ParsedRun:
     """Resolve the score stage, times, seed and code bytes from what the lines said."""
+    artifact = run.artifact_line
+    for s in run.stages:
+        s.after_artifact = (artifact is not None and s.line > artifact) or not run.has_training
+    post_artifact_timers = [(line, t) for line, t in run.post_training_timers
+                            if (artifact is not None and line > artifact) or not run.has_training]
+    run.ttt_before_artifact = [(line, text) for line, text in run.ttt_lines if artifact is not None and line < artifact]
     stages = [s for s in run.stages if s.val_bpb is not None or s.val_loss is not None]
     # one result reported twice (a summary line, a compatibility alias): keep one
     for i, later in enumerate(stages):
@@ -434,18 +443,19 @@ def finish(run: ParsedRun) -> ParsedRun:
     if run.score is not None and run.score.after_artifact:
         upto = run.score.line
         timed = [s for s in live if s.after_artifact and not s.failed and s.line <= upto and s.time_s is not None]
-        total = sum(s.time_s for s in timed) + sum(t for line, t in run.post_artifact_timers if line <= upto)
+        total = sum(s.time_s for s in timed) + sum(t for line, t in post_artifact_timers if line <= upto)
         run.eval_time_s = run.explicit_eval_total if run.explicit_eval_total is not None else (
-            total if timed or run.post_artifact_timers else None)
+            total if timed or post_artifact_timers else None)
     every_stage = [s.time_s for s in stages if not s.duplicate_of and s.time_s is not None and
                    (s.after_artifact or s.line > (run.training_end_line or 0))]
-    run.eval_all_s = (sum(every_stage) + sum(run.post_training_timers)) or None
+    run.eval_all_s = (sum(every_stage) + sum(t for _, t in run.post_training_timers)) or None
     if run.explicit_eval_total is not None and run.eval_all_s is not None:
         run.eval_all_s = max(run.eval_all_s, run.explicit_eval_total)
     if "training_end" in run.timestamps and "artifact" in run.timestamps:
         run.artifact_time_s = max(0.0, run.timestamps["artifact"] - run.timestamps["training_end"])
-    elif run.artifact_durations:
-        run.artifact_time_s = max(run.artifact_durations)  # a lower bound: the longest step logged
+    else:
+        before = [t for line, t in run.artifact_durations if artifact is not None and line < artifact]
+        run.artifact_time_s = max(before) if before else None  # a lower bound: the longest step logged
     distinct = sorted(set(run.seeds))
     if len(distinct) == 1:
         run.seed = distinct[0]

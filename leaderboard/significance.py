@@ -1,0 +1,56 @@
+"""Is a new submission better than a reference by more than a threshold?
+
+A one-sided Welch t-test on per-seed val_loss (nats per token): H1 is
+mean(reference) - mean(new) > threshold. The published rule is 0.005 nats at p < 0.01.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from scipy import stats
+
+DEFAULT_THRESHOLD_NATS = 0.005
+DEFAULT_ALPHA = 0.01
+
+
+@dataclass
+class Significance:
+    delta_nats: float  # reference minus new: positive is an improvement
+    delta_bpb: float | None
+    t: float | None
+    df: float | None
+    p: float | None
+    threshold_nats: float
+    alpha: float
+    n_new: int
+    n_ref: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p is not None and self.p < self.alpha
+
+    def as_dict(self) -> dict:
+        return {
+            "delta_nats": self.delta_nats, "delta_bpb": self.delta_bpb, "t": self.t, "df": self.df, "p": self.p,
+            "threshold_nats": self.threshold_nats, "alpha": self.alpha, "n_new": self.n_new, "n_ref": self.n_ref,
+            "significant": self.significant,
+        }
+
+
+def welch_improvement(new_losses: list[float], ref_losses: list[float], new_bpb: list[float] | None = None,
+                      ref_bpb: list[float] | None = None, threshold_nats: float = DEFAULT_THRESHOLD_NATS,
+                      alpha: float = DEFAULT_ALPHA) -> Significance:
+    if not new_losses or not ref_losses:
+        raise ValueError("both sides need at least one seed with a val_loss")
+    delta = statistics.fmean(ref_losses) - statistics.fmean(new_losses)
+    delta_bpb = statistics.fmean(ref_bpb) - statistics.fmean(new_bpb) if new_bpb and ref_bpb else None
+    t = df = p = None
+    if len(new_losses) >= 2 and len(ref_losses) >= 2:
+        shifted = [x - threshold_nats for x in ref_losses]
+        result = stats.ttest_ind(shifted, new_losses, equal_var=False, alternative="greater")
+        t, p = float(result.statistic), float(result.pvalue)
+        df = float(result.df)
+        if t != t:  # nan: both sides have zero variance
+            t, p = None, (0.0 if delta > threshold_nats else 1.0)
+    return Significance(delta, delta_bpb, t, df, p, threshold_nats, alpha, len(new_losses), len(ref_losses))
