@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-MAX_LINE_CHARS = 65_536
+MAX_LINE_CHARS = 8_192  # real log lines are far shorter; this bounds the work per line
 MAX_CURVE_POINTS = 20_000  # per run; beyond this, points are thinned (every other one kept)
+MAX_ITEMS = 2_000  # per list of stages, markers and timers: a hostile log cannot grow memory without bound
 FAILED_STAGE_MARGIN_BPB = 0.02  # a later stage this much worse than an earlier one has diverged
 SAME_RESULT_TOLERANCE = 6e-4  # two printed results within rounding of each other
 
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\ufffd]")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 EPOCH_PREFIX = re.compile(r"^(\d{10}(?:\.\d+)?)\s+")
 RANK_PREFIX = re.compile(r"^\[(?:rank\d+|default\d*)\]:\s*")
@@ -28,7 +30,7 @@ SPACED_VALUE = re.compile(r"\b([A-Za-z_][\w.\-]*): +(?=[-+]?\d)")
 TOKEN = re.compile(r"(?<![\w\"'])([A-Za-z_][\w.\-]*)[:=]([^\s,;()\[\]{}|]+)")
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 STEP_AT_START = re.compile(r"^(?:step[:\s]?)?(\d+)/(\d+)\b")
-SIZE_PHRASE = re.compile(r"([A-Za-z][\w +\-()/.]*?)\s*:\s*(\d+)\s*bytes\b", re.I)
+SIZE_PHRASE = re.compile(r"([A-Za-z][\w +\-()/.]{0,80}?)\s*:\s*(\d+)\s*bytes\b", re.I)
 DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
 SEPARATOR = re.compile(r"^[=\-#*]{20,}$")
 CODE_START = re.compile(r"^(?:import \w|from [\w.]+ import |def \w|class \w|@\w|if __name__|#!/)")
@@ -155,15 +157,19 @@ class ParsedLog:
 
 def normalize(raw: str) -> tuple[str, float | None]:
     """A clean line and its epoch timestamp prefix, if any."""
-    line = ANSI.sub("", raw.replace("\r", "")).replace("\x00", "").strip()
+    line = raw.strip()
+    if "\x1b" in line:
+        line = ANSI.sub("", line)
     stamp = None
-    m = EPOCH_PREFIX.match(line)
+    m = EPOCH_PREFIX.match(line) if line[:1].isdigit() else None
     if m:
         stamp = float(m.group(1))
         line = line[m.end():]
-    line = RANK_PREFIX.sub("", line)
-    line = CLOCK_PREFIX.sub("", line)
-    return SPACED_VALUE.sub(r"\1:", line).strip(), stamp
+    if line.startswith("["):
+        line = CLOCK_PREFIX.sub("", RANK_PREFIX.sub("", line))
+    if ": " in line:
+        line = SPACED_VALUE.sub(r"\1:", line)
+    return line.strip(), stamp
 
 
 def tokens(line: str) -> dict[str, str]:
@@ -187,7 +193,8 @@ class _RunBuilder:
         step_m = STEP_AT_START.match(line)
         if step_m and not lower.startswith("stopping"):
             self.on_step(n, line, kv, int(step_m.group(1)), int(step_m.group(2)), stamp)
-        elif lower.startswith("stopping_early") or lower.startswith("stopping early"):
+            return  # step lines carry no sizes, seeds or hardware hints
+        if lower.startswith("stopping_early") or lower.startswith("stopping early"):
             self.on_stop(n, kv, stamp)
         elif any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
             self.on_stage(n, line, kv, stamp)
@@ -267,6 +274,8 @@ class _RunBuilder:
             prev.exact = prev.exact or stage.exact
             return
         run.stages.append(stage)
+        if len(run.stages) > MAX_ITEMS:
+            del run.stages[: len(run.stages) - MAX_ITEMS]  # the newest stages are the ones that can score
         if stamp is not None:
             run.timestamps.setdefault("first_eval", stamp)
             run.timestamps["last_eval"] = stamp
@@ -299,11 +308,11 @@ class _RunBuilder:
                 duration = float(m.group(1))
         artifact_hint = re.search(r"\bin (\d+(?:\.\d+)?)s\b", line)
         if not self.in_training and artifact_hint:
-            run.artifact_durations.append((n, float(artifact_hint.group(1))))
+            _append(run.artifact_durations, (n, float(artifact_hint.group(1))))
         if "artifact_time" in kv and to_seconds(kv["artifact_time"]) is not None:
-            run.artifact_durations.append((n - 1, to_seconds(kv["artifact_time"])))
+            _append(run.artifact_durations, (n - 1, to_seconds(kv["artifact_time"])))
         if duration is not None and not self.in_training and "artifact_time" not in kv:
-            run.post_training_timers.append((n, duration))
+            _append(run.post_training_timers, (n, duration))
         if "peak memory" in lower or lower.startswith("peak_memory"):
             self.in_training = False
 
@@ -312,7 +321,7 @@ class _RunBuilder:
         found = False
         if "upload" in lower or "script size" in lower:
             return  # launcher wrappers report the script they send, not the artifact
-        for label, number in SIZE_PHRASE.findall(line):
+        for label, number in SIZE_PHRASE.findall(line) if "bytes" in lower else ():
             label_l = label.lower().strip()
             value = int(number)
             if "total" in label_l:
@@ -351,33 +360,38 @@ class _RunBuilder:
         run = self.run
         for key in ("seed",):
             if key in kv and to_number(kv[key]) is not None and "=" not in kv[key]:
-                run.seeds.append(int(to_number(kv[key])))
+                _append(run.seeds, int(to_number(kv[key])))
         if re.match(r"^(?:model_)?params[:=]", lower) and "s" in kv and to_number(kv["s"]) is not None:
-            run.seeds.append(int(to_number(kv["s"])))  # compact headers: "params:N L:10 ... ws:8 s:42"
+            _append(run.seeds, int(to_number(kv["s"])))  # compact headers: "params:N L:10 ... ws:8 s:42"
         for key in ("world_size", "ws"):
             if key in kv and to_number(kv[key]) is not None and (key == "world_size" or "params" in lower):
                 run.world_size = int(to_number(kv[key]))
-        spec = GPU_SPEC.search(line)
+        spec = GPU_SPEC.search(line) if "x" in lower else None
         if spec:
             run.world_size = run.world_size or int(spec.group(1))
             run.gpu_name = run.gpu_name or spec.group(2).upper()
-        gpu = GPU_NAME.search(line)
-        if gpu and run.gpu_name is None:
+        gpu = GPU_NAME.search(line) if "NVIDIA" in line and run.gpu_name is None else None
+        if gpu:
             run.gpu_name = gpu.group(1).strip()
         for key in ("val_tokens", "tokens"):
             if key in kv and to_number(kv[key]) is not None and ("val" in lower.split(":")[0] or key == "val_tokens"):
                 run.val_tokens = int(to_number(kv[key]))
-        dataset = DATASET_NAME.search(line)
+        dataset = DATASET_NAME.search(line) if "_sp" in line else None
         if dataset:
             run.dataset = dataset.group(0)
         m = re.match(r"^val tokens:\s*(\d+)", lower)
         if m:
             run.val_tokens = int(m.group(1))
-        if SUBSET_MARKER.search(line):
-            run.subset_markers.append((run.last_line, line[:200]))
-        if TTT_WORD.search(line) and not self.in_training and run.has_training:
+        if ("limited" in lower or "subset" in lower or "partial" in lower) and SUBSET_MARKER.search(line):
+            _append(run.subset_markers, (run.last_line, line[:200]))
+        if not self.in_training and run.has_training and ("ttt" in lower or "test" in lower) and TTT_WORD.search(line):
             if re.search(r"\b(start|epoch|chunk|step|lr)\b", lower) and "warm" not in lower:
-                run.ttt_lines.append((run.last_line, line[:200]))
+                _append(run.ttt_lines, (run.last_line, line[:200]))
+
+
+def _append(items: list, item) -> None:
+    if len(items) < MAX_ITEMS:
+        items.append(item)
 
 
 def _same_result(a: Stage, b: Stage) -> bool:
@@ -511,7 +525,8 @@ def _parse(lines: Iterable[tuple[str, bool]], path: str) -> ParsedLog:
     garbage = count = cut = 0
     for count, (raw, was_cut) in enumerate(lines, 1):
         cut += was_cut
-        if raw.count("\ufffd") > 8 or sum(ch < " " and ch not in "\t\n\r\x1b" for ch in raw) > 8:
+        text = raw.rstrip("\r\n")
+        if not (text.isprintable() and "\ufffd" not in text) and len(CONTROL_CHARS.findall(text)) > 8:
             garbage += 1
             continue
         line, stamp = normalize(raw)
@@ -523,13 +538,13 @@ def _parse(lines: Iterable[tuple[str, bool]], path: str) -> ParsedLog:
                 in_code = False
             if in_code:
                 continue
-        if not raw[:1].isspace() and CODE_START.match(line):
+        if not raw[:1].isspace() and line[:1] in "ifdc@#" and CODE_START.match(line):
             in_code = True
             _maybe_new_run(builders, count)
             continue
         if line.startswith("#") and not RUN_HEADER.match(line):
             continue
-        if CODE_SIGNS.search(line):
+        if _maybe_code(line) and CODE_SIGNS.search(line):
             continue  # a fragment of source code, e.g. an f-string template that looks like a result
         if RUN_HEADER.match(line):
             _maybe_new_run(builders, count)
@@ -550,6 +565,10 @@ def _parse(lines: Iterable[tuple[str, bool]], path: str) -> ParsedLog:
             f"{'last complete' if complete else 'last'} one (lines {chosen.first_line}-{chosen.last_line})"
         )
     return ParsedLog(path, runs, chosen, count, warnings)
+
+
+def _maybe_code(line: str) -> bool:
+    return any(mark in line for mark in ('"', "'", "(", "{", "self.", "return", "lambda"))
 
 
 def _maybe_new_run(builders: list[_RunBuilder], line_no: int) -> None:
