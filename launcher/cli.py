@@ -159,6 +159,41 @@ def check(
         raise typer.Exit(1)
 
 
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL of the database (default: $GOLF_DB or sqlite:///golf.db).")]
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Record folders or trees of them: a records/ checkout, a PR, our runs.")],
+    db: DbOption = None,
+) -> None:
+    """Load submission folders into the database: unchanged folders are skipped, changed ones replaced."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from leaderboard.db import database_url, open_database
+    from leaderboard.importer import import_paths
+
+    try:
+        sessions = open_database(db)
+    except Exception as exc:  # a bad URL, a locked or newer database
+        _fail(f"cannot open {database_url(db)}: {exc}")
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("", total=None)
+        outcomes = import_paths(
+            sessions, paths,
+            on_found=lambda n: progress.update(task, total=n),
+            on_folder=lambda o: progress.update(task, advance=1, description=o.folder.name[:50]),
+        )
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("imported", "updated", "unchanged", "failed")}
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"  ->  {database_url(db)}", highlight=False)
+    for o in outcomes:
+        if o.status == "failed":
+            err_console.print(f"[red]failed:[/red] {o.folder}: {o.reason}", highlight=False)
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

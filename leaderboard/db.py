@@ -1,0 +1,204 @@
+"""The tracker's database: SQLAlchemy 2.0 models and a versioned schema.
+
+Any SQLAlchemy URL works (`--db` / GOLF_DB); the default is `sqlite:///golf.db`, opened
+with WAL, a busy timeout and foreign keys on. The schema carries a version number and
+an ordered list of migrations, so a database made by an older golf is upgraded in place.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import (
+    Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event, inspect, text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+DEFAULT_URL = "sqlite:///golf.db"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), unique=True)  # track/folder name: the same across checkouts
+    source_path: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    track: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    github_id: Mapped[str | None] = mapped_column(String(200))
+    date: Mapped[str | None] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(32), index=True)
+    mean_val_bpb: Mapped[float | None] = mapped_column(Float, index=True)
+    std_val_bpb: Mapped[float | None] = mapped_column(Float)
+    mean_val_loss: Mapped[float | None] = mapped_column(Float)
+    n_seeds: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_max: Mapped[int | None] = mapped_column(Integer)
+    readme: Mapped[str | None] = mapped_column(Text)
+    submission_json: Mapped[str | None] = mapped_column(Text)
+    report_json: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    runs: Mapped[list["RunRow"]] = relationship(back_populates="submission", cascade="all, delete-orphan",
+                                                order_by="RunRow.log_path")
+    checks: Mapped[list["CheckRow"]] = relationship(cascade="all, delete-orphan", order_by="CheckRow.position")
+    files: Mapped[list["ArtifactRow"]] = relationship(cascade="all, delete-orphan", order_by="ArtifactRow.path")
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    log_path: Mapped[str] = mapped_column(Text)
+    log_sha256: Mapped[str | None] = mapped_column(String(64))
+    counts: Mapped[bool] = mapped_column(Boolean, default=True)  # one of the seed results of the submission
+    seed: Mapped[int | None] = mapped_column(Integer)
+    val_bpb: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    score_stage: Mapped[str | None] = mapped_column(String(200))
+    bytes_total: Mapped[int | None] = mapped_column(Integer)
+    bytes_code: Mapped[int | None] = mapped_column(Integer)
+    bytes_model: Mapped[int | None] = mapped_column(Integer)
+    train_time_s: Mapped[float | None] = mapped_column(Float)
+    artifact_time_s: Mapped[float | None] = mapped_column(Float)
+    eval_time_s: Mapped[float | None] = mapped_column(Float)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    val_tokens: Mapped[int | None] = mapped_column(Integer)
+    world_size: Mapped[int | None] = mapped_column(Integer)
+    gpu: Mapped[str | None] = mapped_column(String(200))
+    warnings_json: Mapped[str] = mapped_column(Text, default="[]")
+    submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
+    stages: Mapped[list["EvalStageRow"]] = relationship(cascade="all, delete-orphan", order_by="EvalStageRow.position")
+    points: Mapped[list["MetricPointRow"]] = relationship(cascade="all, delete-orphan", order_by="MetricPointRow.step")
+
+
+class EvalStageRow(Base):
+    __tablename__ = "eval_stages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_bpb: Mapped[float | None] = mapped_column(Float)
+    time_s: Mapped[float | None] = mapped_column(Float)
+    after_artifact: Mapped[bool] = mapped_column(Boolean)
+    diagnostic: Mapped[bool] = mapped_column(Boolean)
+    failed: Mapped[bool] = mapped_column(Boolean)
+
+
+class MetricPointRow(Base):
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_run_step", "run_id", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    train_time_s: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_bpb: Mapped[float | None] = mapped_column(Float)
+
+
+class ArtifactRow(Base):
+    """A file of the submission folder: the code, the logs, the model when present."""
+
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class CheckRow(Base):
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    check_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+
+
+# ---- schema versions
+
+def _v1_initial(conn: Connection) -> None:
+    tables = [t for name, t in Base.metadata.tables.items() if name != "artifacts"]
+    Base.metadata.create_all(conn, tables=tables)
+
+
+def _v2_artifacts(conn: Connection) -> None:
+    """v2 records each file of a submission folder (bytes, sha256)."""
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables["artifacts"]])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("GOLF_DB") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None) -> Engine:
+    engine = create_engine(database_url(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def schema_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(text("SELECT version FROM schema_version")).scalar() or 0)
+
+
+def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
+    """Apply the missing migrations, each in its own transaction; returns the final version."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+        if conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == 0:
+            conn.execute(text("INSERT INTO schema_version (version) VALUES (0)"))
+    current = 0
+    with engine.connect() as conn:
+        current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"the database has schema version {current}, newer than this golf ({SCHEMA_VERSION}); upgrade golf")
+    for version in range(current + 1, target + 1):
+        with engine.begin() as conn:
+            MIGRATIONS[version - 1](conn)
+            conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
+    return max(current, target)
+
+
+def open_database(url: str | None = None) -> sessionmaker[Session]:
+    engine = make_engine(url)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)

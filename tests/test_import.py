@@ -1,0 +1,151 @@
+"""`golf import` into a real SQLite file: idempotent, atomic per folder, safe to kill, upgradable."""
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from conftest import REPO
+from leaderboard import importer
+from leaderboard.db import SCHEMA_VERSION, RunRow, SubmissionRow, migrate, open_database
+
+RECORDS = REPO.parent / "shared" / "fixtures" / "records"
+VOLATILE = {"imported_at", "updated_at", "at", "id", "submission_id", "run_id", "source_path"}
+
+
+def golf(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "launcher.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=timeout)
+
+
+def dump(db_path) -> dict:
+    """Every table's rows, without ids, timestamps or paths, in a stable order."""
+    con = sqlite3.connect(db_path)
+    out = {}
+    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'events'"):
+        cur = con.execute(f"SELECT * FROM {table}")
+        cols = [d[0] for d in cur.description]
+        rows = [tuple(v for c, v in zip(cols, row) if c not in VOLATILE) for row in cur]
+        out[table] = sorted(rows, key=repr)
+    con.close()
+    return out
+
+
+def test_import_twice_leaves_the_same_database(tmp_path):
+    db = tmp_path / "golf.db"
+    first = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
+    assert first.returncode == 0, first.stderr
+    assert "13 imported, 0 updated, 0 unchanged, 0 failed" in first.stdout
+    before = dump(db)
+    second = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
+    assert "0 imported, 0 updated, 13 unchanged, 0 failed" in second.stdout
+    assert dump(db) == before
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 33
+    assert con.execute("SELECT COUNT(*) FROM metric_points").fetchone()[0] > 1000
+    assert con.execute("SELECT verdict FROM submissions WHERE key LIKE '%A2_Muon097_3Seed'").fetchone()[0] == "record"
+
+
+def test_a_changed_folder_is_replaced(tmp_path):
+    folder = tmp_path / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
+    shutil.copytree(RECORDS / "track_10min_16mb" / folder.name, folder)
+    sessions = open_database(f"sqlite:///{tmp_path / 'g.db'}")
+    assert importer.import_folder(sessions, folder).status == "imported"
+    (folder / "train_seed0.log").unlink()
+    assert importer.import_folder(sessions, folder).status == "updated"
+    with sessions() as s:
+        sub = s.scalar(select(SubmissionRow))
+        assert sub.n_seeds == 2 and sorted(r.seed for r in sub.runs) == [42, 1234]
+        assert s.query(SubmissionRow).count() == 1
+
+
+def test_a_failing_folder_leaves_no_partial_row_and_keeps_the_old_one(tmp_path, monkeypatch):
+    folder = tmp_path / "track_10min_16mb" / "2026-03-17_NaiveBaseline"
+    shutil.copytree(RECORDS / "track_10min_16mb" / folder.name, folder)
+    sessions = open_database(f"sqlite:///{tmp_path / 'g.db'}")
+    assert importer.import_folder(sessions, folder).status == "imported"
+    (folder / "README.md").write_text("changed")
+    real_build = importer.build_rows
+
+    def broken(*args):
+        row = real_build(*args)
+        row.runs[0].log_path = None  # NOT NULL: the insert fails after the old row was deleted
+        return row
+
+    monkeypatch.setattr(importer, "build_rows", broken)
+    outcome = importer.import_folder(sessions, folder)
+    assert outcome.status == "failed" and "IntegrityError" in outcome.reason
+    with sessions() as s:
+        sub = s.scalar(select(SubmissionRow))
+        assert sub.readme != "changed" and len(sub.runs) == 1 and sub.runs[0].log_path == "train.log"
+        assert s.execute(text("SELECT COUNT(*) FROM events WHERE kind='import_failed'")).scalar() == 1
+
+
+def test_killing_an_import_leaves_a_consistent_database(tmp_path):
+    tree = tmp_path / "records"
+    for copy in range(6):  # many folders, so the kill lands mid-way
+        for track in RECORDS.iterdir():
+            if track.is_dir():
+                for folder in track.iterdir():
+                    shutil.copytree(folder, tree / track.name / f"{folder.name}_{copy}")
+    db = tmp_path / "golf.db"
+    proc = subprocess.Popen([sys.executable, "-m", "launcher.cli", "import", str(tree), "--db", f"sqlite:///{db}"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                if sqlite3.connect(db, timeout=0.1).execute("SELECT COUNT(*) FROM submissions").fetchone()[0] >= 3:
+                    break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    imported = con.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+    assert 3 <= imported < 78
+    # every stored submission is whole: one run row per log file it holds
+    for sub_id, n_logs in con.execute(
+            "SELECT s.id, (SELECT COUNT(*) FROM artifacts a WHERE a.submission_id = s.id AND a.kind = 'log') FROM submissions s"):
+        assert con.execute("SELECT COUNT(*) FROM runs WHERE submission_id = ?", (sub_id,)).fetchone()[0] == n_logs
+    con.close()
+    resumed = golf("import", str(tree), "--db", f"sqlite:///{db}")
+    assert resumed.returncode == 0 and f"{imported} unchanged" in resumed.stdout
+    clean = tmp_path / "clean.db"
+    golf("import", str(tree), "--db", f"sqlite:///{clean}")
+    assert dump(db) == dump(clean)
+
+
+def test_an_older_database_is_upgraded_in_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    assert migrate(engine, target=1) == 1
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO submissions (key, source_path, content_hash, track, name, verdict, n_seeds, report_json, "
+            "imported_at, updated_at) VALUES ('t/x', '/x', 'h', 't', 'old one', 'record', 0, '{}', "
+            "'2026-01-01', '2026-01-01')"))
+        assert not conn.execute(text("SELECT name FROM sqlite_master WHERE name='artifacts'")).fetchall()
+    sessions = open_database(url)
+    with sessions() as s:
+        assert s.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
+        assert s.scalar(select(SubmissionRow.name)) == "old one"
+        assert s.execute(text("SELECT COUNT(*) FROM artifacts")).scalar() == 0
+
+
+def test_a_newer_database_is_refused_clearly(tmp_path):
+    db = tmp_path / "new.db"
+    open_database(f"sqlite:///{db}")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    proc = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
+    assert proc.returncode == 2 and "newer than this golf" in proc.stderr
