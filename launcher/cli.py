@@ -194,6 +194,52 @@ def import_(
         raise typer.Exit(1)
 
 
+class Track(str, Enum):
+    record = "10min_16mb"
+    non_record = "non_record_16mb"
+
+
+@app.command()
+def package(
+    group: Annotated[Optional[Path], typer.Argument(help="A group folder: run folders (*/train.log) or seed logs.")] = None,
+    logs: Annotated[Optional[list[Path]], typer.Option("--logs", help="Seed logs to package instead of a group (repeat, or list after one --logs).")] = None,
+    name: Annotated[str, typer.Option(help="Submission name; the folder is YYYY-MM-DD_<name>.")] = ...,
+    author: Annotated[str, typer.Option(help="Author's name.")] = ...,
+    github_id: Annotated[str, typer.Option(help="Author's GitHub user name.")] = ...,
+    out: Annotated[Path, typer.Option(help="Where the folder goes (a records/<track> directory).")] = Path("records"),
+    track: Annotated[Track, typer.Option(help="10min_16mb (record) or non_record_16mb.")] = Track.record,
+    script: Annotated[Optional[Path], typer.Option(help="The train_gpt.py that produced the logs (default: golf's bundled trainer).")] = None,
+    date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: today).")] = None,
+    blurb: Annotated[Optional[str], typer.Option(help="One paragraph on what is new.")] = None,
+    hardware: Annotated[Optional[str], typer.Option(help="e.g. 8xH100 SXM.")] = None,
+    against: Annotated[Optional[Path], typer.Option(help="Reference submission folder for the significance test.")] = None,
+) -> None:
+    """Write a PR-ready records folder: README.md, submission.json, train_seed<N>.log, train_gpt.py, requirements.txt."""
+    from leaderboard.package import PackageError, PackageRequest, group_logs
+    from leaderboard.package import package as build_package
+    from leaderboard.report import reference_from_folder, render
+    from leaderboard.submission import NON_RECORD_TRACK, RECORD_TRACK
+
+    try:
+        seed_logs = list(logs or []) + (group_logs(group) if group is not None else [])
+        if not seed_logs:
+            _fail("give a GROUP folder or --logs a.log b.log ...")
+        if script is not None and not script.is_file():
+            _fail(f"--script {script}: no such file")
+        reference = reference_from_folder(against) if against is not None else None
+        folder, report = build_package(PackageRequest(
+            logs=seed_logs, name=name, author=author, github_id=github_id, out=out, script=script, date=date,
+            track=NON_RECORD_TRACK if track is Track.non_record else RECORD_TRACK, blurb=blurb, hardware=hardware,
+            reference=reference,
+        ))
+    except PackageError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # jsonschema.ValidationError and friends: say what, not a traceback
+        _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+    render({"submissions": [report], "errors": []}, console)
+    console.print(f"[green]wrote[/green] {folder}", highlight=False)
+
+
 def main() -> None:
     app()
 

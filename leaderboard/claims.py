@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_CLAIM_FILE_BYTES = 5_000_000
-README_NUMBER = re.compile(r"(?<![\d.])([01]\.\d{3,8})(?![\d])")
+README_NUMBER = re.compile(r"(?<![\d.])(\d{1,2}\.\d{3,8})(?![\d])")
 
 
 @dataclass

@@ -242,8 +242,10 @@ class _RunBuilder:
 
     def on_stage(self, n, line, kv, stamp) -> None:
         run = self.run
-        if "stage" in kv and line.lower().startswith("score "):
+        if "stage" in kv and line.lower().startswith("score "):  # golf's own trainer names its score
             run.explicit_score_stage = kv["stage"]
+            if "eval_time" in kv:
+                run.explicit_eval_total = to_seconds(kv["eval_time"])
             return
         self.in_training = False
         name = kv.get("stage") or self.stage_name(line)

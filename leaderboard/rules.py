@@ -160,7 +160,8 @@ def check_claims(sub: Submission) -> Check:
         return Check("claims_match", FAIL, "; ".join(problems))
     if c.readme_numbers and mean_bpb is not None:
         seed_values = [s.val_bpb for s in sub.seeds if s.val_bpb is not None] + [mean_bpb]
-        stated = any(abs(float(n) - v) <= 0.5 * 10 ** -(len(n) - 2) + 1e-12 for n in c.readme_numbers for v in seed_values)
+        stated = any(abs(float(n) - v) <= 0.5 * 10 ** -len(n.split(".")[1]) + 1e-12
+                     for n in c.readme_numbers for v in seed_values)
         if not stated:
             return Check("claims_match", WARN, f"submission.json agrees with the logs, but the README never states the logged mean {mean_bpb:.5f}")
     return Check("claims_match", PASS, "submission.json agrees with the logs")
@@ -169,6 +170,9 @@ def check_claims(sub: Submission) -> Check:
 def check_full_validation(sub: Submission) -> Check:
     for s in sub.seeds:
         run = s.eval_run
+        dataset = run.dataset or s.train.dataset or ""
+        if dataset and not dataset.startswith("fineweb"):
+            return Check("full_validation", FAIL, f"{s.score_log.log}: scored on {dataset}, not the FineWeb validation split")
         cutoff = run.training_end_line or 0
         late = [text for line, text in run.subset_markers if line > cutoff]
         if late:

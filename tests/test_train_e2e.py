@@ -1,5 +1,6 @@
 """The trainer as real processes on CPU: python -m trainer, torchrun with gloo, the bundled file."""
 import ast
+import json
 import math
 import os
 import signal
@@ -195,3 +196,39 @@ def test_compiled_two_process_run_matches_eager(embedded_data, tmp_path):
     assert b["config"]["compile"] == "1" and "compile:1" in (tmp_path / "runs" / "compiled" / "train.log").read_text()
     for sa, sb in zip(a["stages"], b["stages"]):
         assert sb["val_bpb"] == pytest.approx(sa["val_bpb"], rel=1e-4)
+
+
+def test_the_tracker_reads_our_log_as_result_json_says(reference_run):
+    from leaderboard.logparse import parse_file
+
+    cwd, result, _ = reference_run
+    run = parse_file(cwd / "runs" / "ref" / "train.log").run
+    assert (run.seed, run.steps, run.score.name) == (result["seed"], result["steps"], result["score_stage"])
+    assert run.score.val_bpb == pytest.approx(result["val_bpb"], abs=1e-8)
+    assert run.score.val_loss == pytest.approx(result["val_loss"], abs=1e-8)
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (result["bytes_total"], result["bytes_model"], result["bytes_code"])
+    assert run.train_time_s == pytest.approx(result["train_time_s"], abs=0.001)
+    assert run.eval_time_s == pytest.approx(result["eval_time_s"], abs=0.001)
+    assert run.val_tokens == result["val_tokens"] and run.dataset == "embedded_sp1024"
+
+
+def test_package_a_group_of_our_runs(embedded_data, tmp_path):
+    """Three real seeds -> a records folder whose bundled train_gpt.py is exactly the counted code."""
+    for seed in (1, 2, 3):
+        proc = run_trainer(tmp_path, _env(embedded_data, f"s{seed}", SEED=str(seed), ITERATIONS="3",
+                                          EVAL_STRIDE="0", EVAL_PREQUANT="0"))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "records"
+    proc = subprocess.run([sys.executable, "-m", "launcher.cli", "package", str(tmp_path / "runs"), "--name", "tiny",
+                           "--author", "Me", "--github-id", "me", "--out", str(out), "--date", "2026-11-21"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    folder = out / "2026-11-21_tiny"
+    doc = json.loads((folder / "submission.json").read_text())
+    assert doc["seeds"] == [1, 2, 3] and (folder / "train_gpt.py").stat().st_size == doc["bytes_code"]
+    check = subprocess.run([sys.executable, "-m", "launcher.cli", "check", str(folder), "--json"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    report = json.loads(check.stdout)["submissions"][0]
+    checks = {c["id"]: c["status"] for c in report["checks"]}
+    assert checks["claims_match"] == "pass" and checks["seeds"] == "pass" and checks["artifact_size"] == "pass"
+    assert checks["full_validation"] == "fail" and report["verdict"] == "invalid"  # embedded data is not FineWeb

@@ -1,0 +1,198 @@
+"""`golf package`: a PR-ready records folder from a group of seed logs.
+
+The folder (README.md, submission.json in the canonical schema, train_seed<N>.log,
+train_gpt.py, requirements.txt) is built in a temporary directory beside its destination
+and renamed into place only when complete and checked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import statistics
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import jsonschema
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .logparse import ParsedLog, parse_file
+from .report import submission_report
+from .rules import Reference
+from .significance import DEFAULT_ALPHA, DEFAULT_THRESHOLD_NATS, welch_improvement
+from .submission import NON_RECORD_TRACK, RECORD_TRACK, analyze
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "submission.schema.json"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+REQUIREMENTS = ("torch", "numpy", "sentencepiece", "brotli")
+GENERATOR = "golf 0.1.0"
+
+
+class PackageError(ValueError):
+    pass
+
+
+@dataclass
+class PackageRequest:
+    logs: list[Path]
+    name: str
+    author: str
+    github_id: str
+    out: Path
+    track: str = RECORD_TRACK
+    script: Path | None = None
+    date: str | None = None
+    blurb: str | None = None
+    hardware: str | None = None
+    reference: Reference | None = None
+    threshold: float = DEFAULT_THRESHOLD_NATS
+    alpha: float = DEFAULT_ALPHA
+
+
+def folder_name(date: str, name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_-")
+    safe = re.sub(r"_+", "_", safe)[:80]
+    if not safe:
+        raise PackageError(f"--name {name!r} has no letters or digits to name a folder with")
+    return f"{date}_{safe}"
+
+
+def load_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def group_logs(group: Path) -> list[Path]:
+    """The seed logs of a group folder: our run folders (*/train.log) or log files in it."""
+    logs = sorted(group.glob("*/train.log")) or sorted(p for p in group.iterdir() if p.suffix in (".log", ".txt"))
+    if not logs:
+        raise PackageError(f"{group} holds no run folders (*/train.log) and no log files")
+    return logs
+
+
+def _code_packing(log: ParsedLog, path: Path) -> str:
+    for line in path.read_text(errors="replace").splitlines()[:50]:
+        m = re.match(r"code bytes_code:\d+ packing:(\w+)", line)
+        if m:
+            return m.group(1)
+    return "plain"
+
+
+def _requirements() -> str:
+    lines = []
+    for name in REQUIREMENTS:
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(name)
+    return "\n".join(lines) + "\n"
+
+
+def build_submission_json(req: PackageRequest, parsed: dict[int, ParsedLog]) -> dict:
+    seeds = sorted(parsed)
+    results = {}
+    for seed in seeds:
+        run = parsed[seed].run
+        results[str(seed)] = {
+            "val_bpb": run.score.val_bpb, "val_loss": run.score.val_loss, "score_stage": run.score.name,
+            "steps": run.steps, "bytes_total": run.bytes_total,
+            "train_time_s": None if run.train_time_s is None else round(run.train_time_s, 3),
+            "eval_time_s": None if run.eval_time_s is None else round(run.eval_time_s, 3),
+            "log": f"train_seed{seed}.log",
+        }
+    bpbs = [r["val_bpb"] for r in results.values()]
+    losses = [r["val_loss"] for r in results.values()]
+    totals = [r["bytes_total"] for r in results.values() if r["bytes_total"] is not None]
+    codes = [parsed[s].run.bytes_code for s in seeds if parsed[s].run.bytes_code is not None]
+    if not totals or not codes:
+        raise PackageError("the logs do not state the artifact's bytes (total and code)")
+    doc = {
+        "schema": "golf-submission/1", "name": req.name, "author": req.author, "github_id": req.github_id,
+        "date": req.date, "track": "non_record_16mb" if req.track == NON_RECORD_TRACK else "10min_16mb",
+        "val_bpb": statistics.fmean(bpbs), "val_bpb_std": statistics.stdev(bpbs) if len(bpbs) > 1 else None,
+        "val_loss": statistics.fmean(losses), "val_loss_std": statistics.stdev(losses) if len(losses) > 1 else None,
+        "bytes_total": max(totals), "bytes_code": max(codes), "seeds": seeds, "seed_results": results,
+        "significance": None, "generator": GENERATOR,
+    }
+    if req.blurb:
+        doc["blurb"] = req.blurb
+    if req.hardware:
+        doc["hardware"] = req.hardware
+    if req.reference is not None and req.reference.val_losses:
+        sig = welch_improvement(losses, req.reference.val_losses, bpbs, req.reference.val_bpbs, req.threshold, req.alpha)
+        doc["significance"] = {"against": req.reference.name, **{k: v for k, v in sig.as_dict().items()
+                                                                  if k not in ("n_new", "n_ref")}}
+    return doc
+
+
+def package(req: PackageRequest) -> tuple[Path, dict]:
+    """Write the folder; returns its path and the `golf check` report of it."""
+    if not req.logs:
+        raise PackageError("no logs given")
+    req.date = req.date or dt.date.today().isoformat()
+    try:
+        dt.date.fromisoformat(req.date)
+    except ValueError:
+        raise PackageError(f"--date {req.date!r} is not YYYY-MM-DD") from None
+    parsed: dict[int, ParsedLog] = {}
+    for path in req.logs:
+        if not path.is_file():
+            raise PackageError(f"{path}: no such log")
+        log = parse_file(path)
+        run = log.run
+        if run.score is None or not run.score.after_artifact:
+            raise PackageError(f"{path}: no final score of the artifact in this log")
+        if run.seed is None:
+            raise PackageError(f"{path}: the log does not say its seed")
+        if run.seed in parsed:
+            raise PackageError(f"{path}: seed {run.seed} appears in two logs")
+        parsed[run.seed] = log
+    doc = build_submission_json(req, parsed)
+    jsonschema.validate(doc, load_schema())
+    req.out.mkdir(parents=True, exist_ok=True)
+    final = req.out / folder_name(req.date, req.name)
+    if final.exists():
+        raise PackageError(f"{final} already exists; nothing was changed")
+    staging = Path(tempfile.mkdtemp(prefix=".golf-package-", dir=req.out))
+    try:
+        by_seed = {seed: path for path in req.logs for seed, log in parsed.items() if log.path == str(path)}
+        for seed, path in by_seed.items():
+            shutil.copyfile(path, staging / f"train_seed{seed}.log")
+        if req.script is not None:
+            shutil.copyfile(req.script, staging / "train_gpt.py")
+        else:
+            from trainer.bundle import build_bundle
+
+            first = req.logs[0]
+            (staging / "train_gpt.py").write_bytes(build_bundle(_code_packing(parsed[min(parsed)], first)))
+        (staging / "requirements.txt").write_text(_requirements())
+        (staging / "submission.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (staging / "README.md").write_text("checks pending\n")
+        # the README shows the checks of the folder as it will be published
+        report = submission_report(_analyze_as(staging, final, req.track), req.reference, req.threshold, req.alpha)
+        (staging / "README.md").write_text(render_readme(doc, report))
+        report = submission_report(_analyze_as(staging, final, req.track), req.reference, req.threshold, req.alpha)
+        staging.chmod(0o755)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report["path"] = str(final)
+    return final, report
+
+
+def _analyze_as(staging: Path, final: Path, track: str):
+    sub = analyze(staging)
+    sub.path, sub.track = final, track
+    return sub
+
+
+def render_readme(doc: dict, report: dict) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
+                      autoescape=False)
+    nproc = 8
+    return env.get_template("submission_README.md.j2").render(
+        s=doc, checks=report["checks"], verdict=report["verdict"], nproc=nproc, env_prefix="",
+    )
