@@ -20,7 +20,7 @@ from .db import (
     ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, RunRow, SubmissionRow, utcnow,
 )
 from .report import submission_report
-from .submission import _inside, analyze, find_submissions, is_log_file, track_of
+from .submission import is_inside, analyze, find_submissions, is_log_file, track_of
 
 MAX_TEXT_BYTES = 1_000_000  # README and submission.json kept for the web pages
 
@@ -54,7 +54,7 @@ def inventory(folder: Path) -> tuple[str, list[tuple[str, str, int, str]]]:
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if (path.is_symlink() and not _inside(path, folder)) or not path.is_file():
+            if (path.is_symlink() and not is_inside(path, folder)) or not path.is_file():
                 continue
             digest = hashlib.sha256()
             with open(path, "rb") as fh:

@@ -72,7 +72,8 @@ def group_logs(group: Path) -> list[Path]:
     return logs
 
 
-def _code_packing(log: ParsedLog, path: Path) -> str:
+def _code_packing(path: Path) -> str:
+    """The packing our trainer logged for its counted code (plain when not stated)."""
     for line in path.read_text(errors="replace").splitlines()[:50]:
         m = re.match(r"code bytes_code:\d+ packing:(\w+)", line)
         if m:
@@ -137,6 +138,7 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
     except ValueError:
         raise PackageError(f"--date {req.date!r} is not YYYY-MM-DD") from None
     parsed: dict[int, ParsedLog] = {}
+    paths: dict[int, Path] = {}
     for path in req.logs:
         if not path.is_file():
             raise PackageError(f"{path}: no such log")
@@ -149,6 +151,7 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
         if run.seed in parsed:
             raise PackageError(f"{path}: seed {run.seed} appears in two logs")
         parsed[run.seed] = log
+        paths[run.seed] = path
     doc = build_submission_json(req, parsed)
     jsonschema.validate(doc, load_schema())
     req.out.mkdir(parents=True, exist_ok=True)
@@ -157,16 +160,14 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
         raise PackageError(f"{final} already exists; nothing was changed")
     staging = Path(tempfile.mkdtemp(prefix=".golf-package-", dir=req.out))
     try:
-        by_seed = {seed: path for path in req.logs for seed, log in parsed.items() if log.path == str(path)}
-        for seed, path in by_seed.items():
+        for seed, path in paths.items():
             shutil.copyfile(path, staging / f"train_seed{seed}.log")
         if req.script is not None:
             shutil.copyfile(req.script, staging / "train_gpt.py")
         else:
             from trainer.bundle import build_bundle
 
-            first = req.logs[0]
-            (staging / "train_gpt.py").write_bytes(build_bundle(_code_packing(parsed[min(parsed)], first)))
+            (staging / "train_gpt.py").write_bytes(build_bundle(_code_packing(paths[min(paths)])))
         (staging / "requirements.txt").write_text(_requirements())
         (staging / "submission.json").write_text(json.dumps(doc, indent=2) + "\n")
         (staging / "README.md").write_text("checks pending\n")
@@ -192,7 +193,6 @@ def _analyze_as(staging: Path, final: Path, track: str):
 def render_readme(doc: dict, report: dict) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
                       autoescape=False)
-    nproc = 8
     return env.get_template("submission_README.md.j2").render(
-        s=doc, checks=report["checks"], verdict=report["verdict"], nproc=nproc, env_prefix="",
+        s=doc, checks=report["checks"], verdict=report["verdict"], nproc=8,
     )

@@ -56,6 +56,15 @@ def check_artifact_size(sub: Submission) -> Check:
     return Check("artifact_size", PASS, f"largest {largest:,} bytes ({ARTIFACT_LIMIT_BYTES - largest:,} to spare)")
 
 
+def _time_check(check_id: str, problems: list[str], notes: list[str], worst: float, passed: str) -> Check:
+    """Over a cap fails; doubts warn (or are unknown when no time was logged at all); else pass."""
+    if problems:
+        return Check(check_id, FAIL, "; ".join(problems))
+    if notes:
+        return Check(check_id, WARN if worst else UNKNOWN, "; ".join(notes))
+    return Check(check_id, PASS, passed)
+
+
 def check_train_time(sub: Submission) -> Check:
     problems, notes, worst = [], [], 0.0
     for s in sub.seeds:
@@ -73,11 +82,8 @@ def check_train_time(sub: Submission) -> Check:
                 f"{_seed_label(s.seed)}: {run.train_time_s:.1f}s training + at least {run.artifact_time_s:.1f}s "
                 f"quantizing/calibrating before the artifact was written = {run.train_time_s + run.artifact_time_s:.1f}s"
             )
-    if problems:
-        return Check("train_time", FAIL, "; ".join(problems))
-    if notes:
-        return Check("train_time", WARN if worst else UNKNOWN, "; ".join(notes))
-    return Check("train_time", PASS, f"longest {worst:.1f}s of training (last-step overshoot allowed when the cap stopped it)")
+    return _time_check("train_time", problems, notes, worst,
+                       f"longest {worst:.1f}s of training (last-step overshoot allowed when the cap stopped it)")
 
 
 def check_eval_time(sub: Submission) -> Check:
@@ -95,11 +101,7 @@ def check_eval_time(sub: Submission) -> Check:
                 f"{_seed_label(s.seed)}: the score's timer says {run.eval_time_s:.1f}s, but all logged eval-phase "
                 f"work (diagnostics, compile warm-ups, timed stages) is {run.eval_all_s:.1f}s"
             )
-    if problems:
-        return Check("eval_time", FAIL, "; ".join(problems))
-    if notes:
-        return Check("eval_time", WARN if worst else UNKNOWN, "; ".join(notes))
-    return Check("eval_time", PASS, f"longest {worst:.1f}s from artifact load to score")
+    return _time_check("eval_time", problems, notes, worst, f"longest {worst:.1f}s from artifact load to score")
 
 
 def check_seeds(sub: Submission, warnings: list[str]) -> Check:

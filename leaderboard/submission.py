@@ -132,7 +132,7 @@ def is_log_file(path: Path) -> bool:
     return path.suffix.lower() in LOG_SUFFIXES and not NOT_LOGS.match(path.name)
 
 
-def _inside(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
@@ -149,7 +149,7 @@ def log_files(folder: Path, warnings: list[str]) -> list[Path]:
             path = Path(dirpath) / name
             if not is_log_file(path):
                 continue
-            if path.is_symlink() and not _inside(path, folder):
+            if path.is_symlink() and not is_inside(path, folder):
                 warnings.append(f"{path.relative_to(folder)}: symlink pointing outside the folder, skipped")
                 continue
             if path.is_file():
