@@ -135,21 +135,28 @@ def train(
 @app.command()
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Submission folders, or trees of them (e.g. a records/ checkout).")],
-    against: Annotated[Optional[Path], typer.Option(help="Reference submission folder for the significance test.")] = None,
+    against: Annotated[Optional[str], typer.Option(help="Reference for the significance test: a folder, `best` (the current best record in the database), or a submission's id, key or name there.")] = None,
     threshold: Annotated[float, typer.Option(help="Improvement required, in nats per token.")] = 0.005,
     alpha: Annotated[float, typer.Option(help="Significance level of the one-sided Welch test.")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")] = False,
+    db: Annotated[Optional[str], typer.Option("--db", help="Database for --against best/id/name (default: $GOLF_DB or sqlite:///golf.db).")] = None,
 ) -> None:
     """Re-derive every number from the logs, check every rule, and give each submission a verdict.
 
     Exits non-zero when any submission is invalid (or a path holds no submission)."""
-    from leaderboard.report import check_paths, reference_from_folder, render
+    from leaderboard.importer import submission_key
+    from leaderboard.report import check_paths, reference_from_db, reference_from_folder, render
 
     reference = None
     if against is not None:
-        if not against.is_dir():
-            _fail(f"--against {against}: not a folder")
-        reference = reference_from_folder(against)
+        if Path(against).is_dir():
+            reference = reference_from_folder(Path(against))
+        else:
+            exclude = submission_key(paths[0]) if len(paths) == 1 and paths[0].is_dir() else None
+            try:
+                reference = reference_from_db(against, db, exclude_key=exclude)
+            except LookupError as exc:
+                _fail(str(exc))
     document = check_paths(paths, reference, threshold, alpha)
     if as_json:
         print(json.dumps(document, indent=2))

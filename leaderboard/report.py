@@ -23,6 +23,38 @@ def reference_from_folder(path: Path) -> Reference:
     )
 
 
+def reference_from_db(spec: str, url: str | None, exclude_key: str | None = None) -> Reference:
+    """`best` (the best record-track record), or a submission by id, key or exact name."""
+    from sqlalchemy import or_, select
+
+    from .db import RunRow, SubmissionRow, open_database
+    from .submission import RECORD_TRACK
+
+    sessions = open_database(url)
+    with sessions() as session:
+        query = select(SubmissionRow)
+        if spec == "best":
+            query = query.where(SubmissionRow.track == RECORD_TRACK, SubmissionRow.verdict == "record",
+                                SubmissionRow.mean_val_bpb.is_not(None))
+            if exclude_key:
+                query = query.where(SubmissionRow.key != exclude_key)
+            query = query.order_by(SubmissionRow.mean_val_bpb)
+        else:
+            conditions = [SubmissionRow.key == spec, SubmissionRow.name == spec]
+            if spec.isdigit():
+                conditions.append(SubmissionRow.id == int(spec))
+            query = query.where(or_(*conditions))
+        row = session.scalars(query.limit(1)).first()
+        if row is None:
+            raise LookupError(f"no submission matches --against {spec!r} in the database")
+        runs = session.scalars(select(RunRow).where(RunRow.submission_id == row.id, RunRow.counts.is_(True))).all()
+        return Reference(
+            name=row.name,
+            val_losses=[r.val_loss for r in runs if r.val_loss is not None],
+            val_bpbs=[r.val_bpb for r in runs if r.val_bpb is not None],
+        )
+
+
 def submission_report(sub: Submission, reference: Reference | None = None,
                       threshold: float = DEFAULT_THRESHOLD_NATS, alpha: float = DEFAULT_ALPHA) -> dict:
     checks = run_checks(sub, reference, threshold, alpha)

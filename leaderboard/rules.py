@@ -227,9 +227,9 @@ def check_significance(sub: Submission, reference: Reference | None, threshold: 
     sig = welch_improvement(losses, reference.val_losses, bpbs, reference.val_bpbs, threshold, alpha)
     bpb = f", {sig.delta_bpb:+.5f} bpb" if sig.delta_bpb is not None else ""
     if sig.p is None:
-        return Check("significance", UNKNOWN, f"vs {reference.name}: {sig.delta_nats:+.5f} nats{bpb}; need 2+ seeds on each side for a test")
-    text = (f"vs {reference.name}: {sig.delta_nats:+.5f} nats{bpb}, t={sig.t if sig.t is None else round(sig.t, 3)}, "
-            f"df={sig.df:.1f}, p={sig.p:.2g} (improvement > {threshold} nats at p < {alpha})")
+        return Check("significance", UNKNOWN, f"vs {reference.name}: {sig.delta_nats:+.5f} {sig.unit}{bpb}; need 2+ seeds on each side for a test")
+    text = (f"vs {reference.name}: {sig.delta_nats:+.5f} {sig.unit}{bpb}, t={sig.t if sig.t is None else round(sig.t, 3)}, "
+            f"df={sig.df:.1f}, p={sig.p:.2g} (improvement > {sig.threshold_nats:.5g} {sig.unit.split()[0]} at p < {alpha})")
     return Check("significance", PASS if sig.significant else FAIL, text)
 
 

@@ -5,6 +5,7 @@ mean(reference) - mean(new) > threshold. The published rule is 0.005 nats at p <
 """
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class Significance:
     alpha: float
     n_new: int
     n_ref: int
+    unit: str = "nats/token"
 
     @property
     def significant(self) -> bool:
@@ -34,7 +36,7 @@ class Significance:
         return {
             "delta_nats": self.delta_nats, "delta_bpb": self.delta_bpb, "t": self.t, "df": self.df, "p": self.p,
             "threshold_nats": self.threshold_nats, "alpha": self.alpha, "n_new": self.n_new, "n_ref": self.n_ref,
-            "significant": self.significant,
+            "unit": self.unit, "significant": self.significant,
         }
 
 
@@ -43,6 +45,16 @@ def welch_improvement(new_losses: list[float], ref_losses: list[float], new_bpb:
                       alpha: float = DEFAULT_ALPHA) -> Significance:
     if not new_losses or not ref_losses:
         raise ValueError("both sides need at least one seed with a val_loss")
+    unit = "nats/token"
+    if new_bpb and ref_bpb and len(new_bpb) == len(new_losses) and len(ref_bpb) == len(ref_losses):
+        tokens_per_byte_new = statistics.fmean(b * math.log(2) / l for b, l in zip(new_bpb, new_losses))
+        tokens_per_byte_ref = statistics.fmean(b * math.log(2) / l for b, l in zip(ref_bpb, ref_losses))
+        if abs(tokens_per_byte_new / tokens_per_byte_ref - 1) > 0.01:
+            # different tokenizers: per-token losses are not comparable, per-byte ones are
+            new_losses = [b * math.log(2) for b in new_bpb]
+            ref_losses = [b * math.log(2) for b in ref_bpb]
+            threshold_nats *= tokens_per_byte_ref
+            unit = "nats/byte (different tokenizers)"
     delta = statistics.fmean(ref_losses) - statistics.fmean(new_losses)
     delta_bpb = statistics.fmean(ref_bpb) - statistics.fmean(new_bpb) if new_bpb and ref_bpb else None
     t = df = p = None
@@ -53,4 +65,4 @@ def welch_improvement(new_losses: list[float], ref_losses: list[float], new_bpb:
         df = float(result.df)
         if t != t:  # nan: both sides have zero variance
             t, p = None, (0.0 if delta > threshold_nats else 1.0)
-    return Significance(delta, delta_bpb, t, df, p, threshold_nats, alpha, len(new_losses), len(ref_losses))
+    return Significance(delta, delta_bpb, t, df, p, threshold_nats, alpha, len(new_losses), len(ref_losses), unit)

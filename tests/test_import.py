@@ -9,11 +9,10 @@ import time
 
 from sqlalchemy import create_engine, select, text
 
-from conftest import REPO
+from conftest import RECORDS, REPO
 from leaderboard import importer
 from leaderboard.db import SCHEMA_VERSION, SubmissionRow, migrate, open_database
 
-RECORDS = REPO.parent / "shared" / "fixtures" / "records"
 VOLATILE = {"imported_at", "updated_at", "at", "id", "submission_id", "run_id", "source_path"}
 
 

@@ -7,11 +7,11 @@ import sys
 import jsonschema
 import pytest
 
-from conftest import REPO
+from conftest import RECORDS, REPO
 from leaderboard.package import PackageError, folder_name, load_schema
 
-A2 = REPO.parent / "shared" / "fixtures" / "records" / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
-LEAKY = REPO.parent / "shared" / "fixtures" / "records" / "track_10min_16mb" / "2026-03-23_LeakyReLU_LegalTTT_ParallelMuon"
+A2 = RECORDS / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
+LEAKY = RECORDS / "track_10min_16mb" / "2026-03-23_LeakyReLU_LegalTTT_ParallelMuon"
 
 
 def golf(*args, cwd=None):

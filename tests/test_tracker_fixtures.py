@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import RECORDS, REPO
 
-RECORDS = REPO.parent / "shared" / "fixtures" / "records"
 EXPECTED = json.loads((RECORDS / "EXPECTED.json").read_text())
 
 
@@ -102,3 +101,18 @@ def test_significance_against_a_reference_folder():
     sig = next(c for c in sub["checks"] if c["id"] == "significance")
     # sp8192 vs sp1024 losses are not comparable per token, but the arithmetic is what we test here
     assert sig["status"] in ("pass", "fail") and "df=" in sig["message"] and "p=" in sig["message"]
+
+
+def test_significance_against_the_best_record_in_the_database(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    subprocess.run([sys.executable, "-m", "launcher.cli", "import", str(RECORDS), "--db", db], check=True,
+                   capture_output=True, env=env, timeout=300)
+    folder = RECORDS / "track_10min_16mb" / "2026-03-20_Int6_MLP3x_SmearGate_BigramHash_MuonWD_SWA"
+    proc = subprocess.run([sys.executable, "-m", "launcher.cli", "check", str(folder), "--against", "best", "--db", db,
+                           "--json"], capture_output=True, text=True, env=env, timeout=120)
+    sig = next(c for c in json.loads(proc.stdout)["submissions"][0]["checks"] if c["id"] == "significance")
+    assert sig["status"] == "fail" and "vs SP8192 + Muon momentum 0.97" in sig["message"]  # the best record is A2
+    missing = subprocess.run([sys.executable, "-m", "launcher.cli", "check", str(folder), "--against", "no such",
+                              "--db", db], capture_output=True, text=True, env=env, timeout=120)
+    assert missing.returncode == 2 and "no submission matches" in missing.stderr
