@@ -128,3 +128,6 @@ def render(document: dict, console: Console) -> None:
         console.print(checks)
         for warning in sub["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        for r in sub["runs"]:
+            for warning in r["warnings"]:
+                console.print(f"[yellow]warning:[/yellow] {r['log']}: {warning}", highlight=False)
