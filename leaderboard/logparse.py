@@ -291,7 +291,7 @@ class _RunBuilder:
         if not name:
             colon = line.split(":", 1)[0].strip()
             name = colon if colon and " " not in colon and not colon.startswith("val_") else "eval"
-        return name.replace(" ", "_") if " " not in name.strip() else name
+        return name
 
     def on_other(self, n, line, kv, lower, stamp) -> None:
         run = self.run
@@ -360,9 +360,8 @@ class _RunBuilder:
 
     def hints(self, line, kv, lower) -> None:
         run = self.run
-        for key in ("seed",):
-            if key in kv and to_number(kv[key]) is not None and "=" not in kv[key]:
-                _append(run.seeds, int(to_number(kv[key])))
+        if "seed" in kv and to_number(kv["seed"]) is not None:
+            _append(run.seeds, int(to_number(kv["seed"])))
         if re.match(r"^(?:model_)?params[:=]", lower) and "s" in kv and to_number(kv["s"]) is not None:
             _append(run.seeds, int(to_number(kv["s"])))  # compact headers: "params:N L:10 ... ws:8 s:42"
         for key in ("world_size", "ws"):
