@@ -312,6 +312,7 @@ class _RunBuilder:
         if not self.in_training and artifact_hint:
             _append(run.artifact_durations, (n, float(artifact_hint.group(1))))
         if "artifact_time" in kv and to_seconds(kv["artifact_time"]) is not None:
+            # golf's trainer logs this on the artifact line itself; count it as work before that line
             _append(run.artifact_durations, (n - 1, to_seconds(kv["artifact_time"])))
         if duration is not None and not self.in_training and "artifact_time" not in kv:
             _append(run.post_training_timers, (n, duration))
