@@ -75,14 +75,14 @@ def submission_key(folder: Path) -> str:
     return f"{track_of(folder, read_claims(folder), [])}/{folder.name}"
 
 
-def build_rows(folder: Path, digest: str, files: list[tuple[str, str, int, str]]) -> SubmissionRow:
+def build_rows(folder: Path, key: str, digest: str, files: list[tuple[str, str, int, str]]) -> SubmissionRow:
     sub = analyze(folder)
     report = submission_report(sub)
     claims = sub.claims
     counted = {s.score_log.log for s in sub.seeds}
     totals = [s.train.bytes_total for s in sub.seeds if s.train.bytes_total is not None]
     row = SubmissionRow(
-        key=f"{sub.track}/{folder.name}", source_path=str(folder.resolve()), content_hash=digest, track=sub.track,
+        key=key, source_path=str(folder.resolve()), content_hash=digest, track=sub.track,
         name=sub.name, author=claims.author, github_id=claims.github_id, date=claims.date or folder.name[:10],
         verdict=report["verdict"], mean_val_bpb=sub.mean("val_bpb"), std_val_bpb=sub.std("val_bpb"),
         mean_val_loss=sub.mean("val_loss"), n_seeds=len(sub.seeds), bytes_max=max(totals) if totals else None,
@@ -125,7 +125,7 @@ def import_folder(sessions: sessionmaker[Session], folder: Path) -> ImportOutcom
             existing = session.scalar(select(SubmissionRow).where(SubmissionRow.key == key))
             if existing is not None and existing.content_hash == digest:
                 return ImportOutcome(folder, "unchanged")
-        row = build_rows(folder, digest, files)
+        row = build_rows(folder, key, digest, files)
         with sessions.begin() as session:  # one transaction: the old rows go only if the new ones land
             existing = session.scalar(select(SubmissionRow).where(SubmissionRow.key == key))
             status = "imported"

@@ -108,7 +108,6 @@ class ParsedRun:
     curve: list[CurvePoint] = field(default_factory=list)
     bytes_total: int | None = None
     bytes_model: int | None = None
-    bytes_raw_model: int | None = None
     code_sizes: dict[str, int] = field(default_factory=dict)  # plain / compressed / uncompressed
     train_time_s: float | None = None
     stopped_by_cap: bool = False
@@ -140,6 +139,10 @@ class ParsedRun:
     @property
     def has_training(self) -> bool:
         return self.steps is not None or bool(self.curve)
+
+    @property
+    def has_results(self) -> bool:
+        return self.has_training or bool(self.stages)
 
     @property
     def complete(self) -> bool:
@@ -278,9 +281,6 @@ class _RunBuilder:
         run.stages.append(stage)
         if len(run.stages) > MAX_ITEMS:
             del run.stages[: len(run.stages) - MAX_ITEMS]  # the newest stages are the ones that can score
-        if stamp is not None:
-            run.timestamps.setdefault("first_eval", stamp)
-            run.timestamps["last_eval"] = stamp
 
     @staticmethod
     def stage_name(line: str) -> str:
@@ -333,10 +333,8 @@ class _RunBuilder:
                 kind = "uncompressed" if "uncompressed" in label_l else "compressed" if "compressed" in label_l else "plain"
                 run.code_sizes[kind] = value
             elif "model" in label_l:
-                if "raw" in label_l or re.fullmatch(r"(serialized )?model", label_l):
-                    run.bytes_raw_model = value
-                else:
-                    run.bytes_model = value
+                if not ("raw" in label_l or re.fullmatch(r"(serialized )?model", label_l)):
+                    run.bytes_model = value  # an unqualified "Serialized model" is the raw, uncompressed size
             else:
                 continue
             found = found or "code" not in label_l
@@ -405,10 +403,13 @@ def _same_result(a: Stage, b: Stage) -> bool:
 def finish(run: ParsedRun) -> ParsedRun:
     """Resolve the score stage, times, seed and code bytes from what the lines said."""
     artifact = run.artifact_line
+
+    def after_artifact(line: int) -> bool:  # an eval-only log has no artifact line: all of it is evaluation
+        return (artifact is not None and line > artifact) or not run.has_training
+
     for s in run.stages:
-        s.after_artifact = (artifact is not None and s.line > artifact) or not run.has_training
-    post_artifact_timers = [(line, t) for line, t in run.post_training_timers
-                            if (artifact is not None and line > artifact) or not run.has_training]
+        s.after_artifact = after_artifact(s.line)
+    post_artifact_timers = [(line, t) for line, t in run.post_training_timers if after_artifact(line)]
     run.ttt_before_artifact = [(line, text) for line, text in run.ttt_lines if artifact is not None and line < artifact]
     stages = [s for s in run.stages if s.val_bpb is not None or s.val_loss is not None]
     # one result reported twice (a summary line, a compatibility alias): keep one
@@ -558,7 +559,7 @@ def _parse(lines: Iterable[tuple[str, bool]], path: str) -> ParsedLog:
     if count == 0:
         warnings.append("the log is empty")
     runs = [finish(b.run) for b in builders]
-    runs = [r for r in runs if r.has_training or r.stages or r.bytes_total is not None] or runs[-1:]
+    runs = [r for r in runs if r.has_results or r.bytes_total is not None] or runs[-1:]
     complete = [r for r in runs if r.complete]
     chosen = complete[-1] if complete else runs[-1]
     if len(runs) > 1:
@@ -574,6 +575,5 @@ def _maybe_code(line: str) -> bool:
 
 
 def _maybe_new_run(builders: list[_RunBuilder], line_no: int) -> None:
-    current = builders[-1].run
-    if current.has_training or current.stages:
+    if builders[-1].run.has_results:
         builders.append(_RunBuilder(line_no))

@@ -115,9 +115,13 @@ def check_seeds(sub: Submission, warnings: list[str]) -> Check:
     return Check("seeds", PASS, f"{len(seeds)} distinct seeds with logs: {seeds}")
 
 
-def _decimals(value: float) -> int:
-    text = repr(value)
-    return len(text.split(".")[1]) if "." in text else 0
+def _printed_tolerance(printed: str) -> float:
+    """Half a unit in the last printed decimal: 1.1194 stands for anything within 0.00005."""
+    return 0.5 * 10 ** -(len(printed.split(".")[1]) if "." in printed else 0)
+
+
+def _bpb_tolerance(claimed: float) -> float:
+    return max(CLAIM_BPB_TOLERANCE, _printed_tolerance(repr(claimed)))
 
 
 def check_claims(sub: Submission) -> Check:
@@ -127,11 +131,10 @@ def check_claims(sub: Submission) -> Check:
     problems = []
     mean_bpb, mean_loss = sub.mean("val_bpb"), sub.mean("val_loss")
     if c.val_bpb is not None and mean_bpb is not None:
-        tolerance = max(CLAIM_BPB_TOLERANCE, 0.5 * 10 ** -_decimals(c.val_bpb))
-        if abs(c.val_bpb - mean_bpb) > tolerance:
+        if abs(c.val_bpb - mean_bpb) > _bpb_tolerance(c.val_bpb):
             problems.append(f"claimed val_bpb {c.val_bpb} differs from the log mean {mean_bpb:.8f} by {c.val_bpb - mean_bpb:+.5f}")
     if c.val_loss is not None and mean_loss is not None and mean_bpb:
-        tolerance = max(CLAIM_BPB_TOLERANCE * mean_loss / mean_bpb, 0.5 * 10 ** -_decimals(c.val_loss))
+        tolerance = max(CLAIM_BPB_TOLERANCE * mean_loss / mean_bpb, _printed_tolerance(repr(c.val_loss)))
         if abs(c.val_loss - mean_loss) > tolerance:
             problems.append(f"claimed val_loss {c.val_loss} differs from the log mean {mean_loss:.8f}")
     totals = [s.train.bytes_total for s in sub.seeds if s.train.bytes_total is not None]
@@ -150,7 +153,7 @@ def check_claims(sub: Submission) -> Check:
         s = by_seed.get(seed)
         if s is None:
             continue
-        if "val_bpb" in claim and s.val_bpb is not None and abs(claim["val_bpb"] - s.val_bpb) > max(CLAIM_BPB_TOLERANCE, 0.5 * 10 ** -_decimals(claim["val_bpb"])):
+        if "val_bpb" in claim and s.val_bpb is not None and abs(claim["val_bpb"] - s.val_bpb) > _bpb_tolerance(claim["val_bpb"]):
             problems.append(f"seed {seed}: claimed val_bpb {claim['val_bpb']} vs log {s.val_bpb}")
         if "steps" in claim and s.train.steps is not None and claim["steps"] != s.train.steps:
             problems.append(f"seed {seed}: claimed steps {claim['steps']} vs log {s.train.steps}")
@@ -162,8 +165,7 @@ def check_claims(sub: Submission) -> Check:
         return Check("claims_match", FAIL, "; ".join(problems))
     if c.readme_numbers and mean_bpb is not None:
         seed_values = [s.val_bpb for s in sub.seeds if s.val_bpb is not None] + [mean_bpb]
-        stated = any(abs(float(n) - v) <= 0.5 * 10 ** -len(n.split(".")[1]) + 1e-12
-                     for n in c.readme_numbers for v in seed_values)
+        stated = any(abs(float(n) - v) <= _printed_tolerance(n) + 1e-12 for n in c.readme_numbers for v in seed_values)
         if not stated:
             return Check("claims_match", WARN, f"submission.json agrees with the logs, but the README never states the logged mean {mean_bpb:.5f}")
     return Check("claims_match", PASS, "submission.json agrees with the logs")

@@ -29,10 +29,6 @@ class LogRun:
     def run(self) -> ParsedRun:
         return self.parsed.run
 
-    @property
-    def usable(self) -> bool:
-        return self.run.has_training or bool(self.run.stages)
-
     def as_json(self) -> dict:
         run, score = self.run, self.run.score
         return {
@@ -196,7 +192,7 @@ def track_of(folder: Path, claims: Claims, warnings: list[str]) -> str:
 def group_seeds(runs: list[LogRun]) -> list[SeedResult]:
     groups: dict[object, list[LogRun]] = {}
     for r in runs:
-        if not r.usable:
+        if not r.run.has_results:
             continue
         seed = r.run.seed if r.run.seed is not None else r.filename_seed
         groups.setdefault(seed if seed is not None else ("log", r.log), []).append(r)
