@@ -247,6 +247,9 @@ def package(
     console.print(f"[green]wrote[/green] {folder}", highlight=False)
 
 
+from . import launch_cli  # noqa: E402,F401  registers launch, status, logs, gather, cancel
+
+
 def main() -> None:
     app()
 

@@ -139,10 +139,83 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
+class LaunchRow(Base):
+    """One `golf launch`: a group of seeds on one backend."""
+
+    __tablename__ = "launches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    gpus: Mapped[str] = mapped_column(String(32))
+    script: Mapped[str | None] = mapped_column(Text)  # None: golf's reference trainer
+    track: Mapped[str] = mapped_column(String(64))
+    dataset: Mapped[str] = mapped_column(String(32))
+    runs_dir: Mapped[str] = mapped_column(Text)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    plan_json: Mapped[str] = mapped_column(Text)  # the plan as shown by --dry-run: secrets masked
+    est_cost_usd: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(32), index=True)  # running | done | failed | cancelled
+    driver_pid: Mapped[int | None] = mapped_column(Integer)
+    driver_host: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submission_key: Mapped[str | None] = mapped_column(String(500))
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    seeds: Mapped[list["LaunchSeedRow"]] = relationship(back_populates="launch", cascade="all, delete-orphan",
+                                                        order_by="LaunchSeedRow.position")
+
+
+class LaunchSeedRow(Base):
+    """One seed of a launch: its backend handle, state, live progress and GPU time."""
+
+    __tablename__ = "launch_seeds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    launch_id: Mapped[int] = mapped_column(ForeignKey("launches.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    handle_json: Mapped[str | None] = mapped_column(Text)  # pod id, function-call id, job id, pid...
+    failure: Mapped[str | None] = mapped_column(String(32))  # script | infra | deadline | cancelled
+    reason: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    log_offset: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[int | None] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_bpb: Mapped[float | None] = mapped_column(Float)
+    train_time_s: Mapped[float | None] = mapped_column(Float)
+    bytes_total: Mapped[int | None] = mapped_column(Integer)
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)  # wall time on the box x GPUs
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    launch: Mapped[LaunchRow] = relationship(back_populates="seeds")
+    points: Mapped[list["LaunchPointRow"]] = relationship(cascade="all, delete-orphan",
+                                                          order_by="LaunchPointRow.step")
+
+
+class LaunchPointRow(Base):
+    """A live curve point, streamed from the log while the seed runs."""
+
+    __tablename__ = "launch_points"
+    __table_args__ = (Index("ix_launch_points_seed_step", "seed_id", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seed_id: Mapped[int] = mapped_column(ForeignKey("launch_seeds.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    train_time_s: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_bpb: Mapped[float | None] = mapped_column(Float)
+
+
 # ---- schema versions
 
 def _v1_initial(conn: Connection) -> None:
-    tables = [t for name, t in Base.metadata.tables.items() if name != "artifacts"]
+    later = ("artifacts", "launches", "launch_seeds", "launch_points")
+    tables = [t for name, t in Base.metadata.tables.items() if name not in later]
     Base.metadata.create_all(conn, tables=tables)
 
 
@@ -151,7 +224,12 @@ def _v2_artifacts(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables["artifacts"]])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts]
+def _v3_launches(conn: Connection) -> None:
+    """v3 records launches: seeds, backend handles, live progress."""
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in ("launches", "launch_seeds", "launch_points")])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

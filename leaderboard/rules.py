@@ -175,6 +175,9 @@ def check_full_validation(sub: Submission) -> Check:
     for s in sub.seeds:
         run = s.eval_run
         dataset = run.dataset or s.train.dataset or ""
+        if dataset.startswith("embedded"):  # golf's own practice data: not cheating, but no FineWeb score
+            return Check("full_validation", WARN, f"{s.score_log.log}: a practice run on golf's {dataset} data; "
+                                                  "not a FineWeb score, so it cannot rank")
         if dataset and not dataset.startswith("fineweb"):
             return Check("full_validation", FAIL, f"{s.score_log.log}: scored on {dataset}, not the FineWeb validation split")
         cutoff = run.training_end_line or 0

@@ -168,7 +168,7 @@ def find_submissions(root: Path) -> list[Path]:
         return [root]
     found = []
     for dirpath, dirnames, _ in os.walk(root, followlinks=False):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .git, golf's scratch
         here = Path(dirpath)
         if here != root and is_submission_folder(here):
             found.append(here)

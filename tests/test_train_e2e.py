@@ -231,4 +231,5 @@ def test_package_a_group_of_our_runs(embedded_data, tmp_path):
     report = json.loads(check.stdout)["submissions"][0]
     checks = {c["id"]: c["status"] for c in report["checks"]}
     assert checks["claims_match"] == "pass" and checks["seeds"] == "pass" and checks["artifact_size"] == "pass"
-    assert checks["full_validation"] == "fail" and report["verdict"] == "invalid"  # embedded data is not FineWeb
+    assert checks["full_validation"] == "warn" and report["verdict"] == "needs-review"  # embedded data is not FineWeb
+    assert check.returncode == 0

@@ -1,0 +1,413 @@
+"""Drive a launch to its end: submit seeds as room allows, follow them, retry infrastructure
+failures, stream logs and curves into the database, bring outputs home, check the group.
+
+Every step is written to the database as it happens, so `golf gather GROUP` can take over
+from another terminal, or after this process died, and do only what is left.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leaderboard.db import EventRow, LaunchPointRow, LaunchRow, LaunchSeedRow, utcnow
+from leaderboard.logparse import parse_file
+
+from .backends.base import ACTIVE, TERMINAL, InfraError, JobStatus
+from .plan import TRACKS, LaunchPlan
+from .secrets import redact
+
+BYTES_LIMIT = 16_000_000
+TAIL_LINES = 15
+
+
+class DriverBusy(RuntimeError):
+    pass
+
+
+def group_dir(plan: LaunchPlan) -> Path:
+    return plan.runs_dir / plan.group
+
+
+def seed_dir(plan: LaunchPlan, seed: int) -> Path:
+    return group_dir(plan) / f"seed{seed}"
+
+
+def stream_path(plan: LaunchPlan, row: LaunchSeedRow) -> Path:
+    """The log as streamed so far; for a failed attempt, its record (not a .log: never scored)."""
+    return seed_dir(plan, row.seed) / f"attempt{row.attempt}.out"
+
+
+def aware(when: datetime | None) -> datetime | None:
+    if when is not None and when.tzinfo is None:  # SQLite hands back naive datetimes
+        return when.replace(tzinfo=timezone.utc)
+    return when
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def record_event(session: Session, kind: str, subject: str, message: str) -> None:
+    session.add(EventRow(kind=kind, subject=subject, message=redact(message)[:2000]))
+
+
+@dataclass
+class Outcome:
+    state: str  # done | failed | cancelled | detached
+    verdict: str | None = None
+    report: dict | None = None
+
+
+class Driver:
+    def __init__(self, sessions: sessionmaker[Session], plan: LaunchPlan, console: Console,
+                 poll_s: float | None = None, db_url: str | None = None):
+        self.sessions = sessions
+        self.plan = plan
+        self.backend = plan.backend
+        self.console = console
+        self.poll_s = float(poll_s if poll_s is not None else plan.settings["launch"]["poll_seconds"])
+        self.db_url = db_url
+        self.last_parse: dict[int, int] = {}  # seed row id -> stream size at the last parse
+
+    # ---- the lease: one driver per group at a time
+
+    def acquire(self) -> None:
+        with self.sessions.begin() as session:
+            launch = self._launch(session)
+            beat = aware(launch.heartbeat_at)
+            fresh = beat is not None and utcnow() - beat < timedelta(seconds=max(30.0, 5 * self.poll_s))
+            if (launch.driver_pid and launch.driver_pid != os.getpid() and fresh
+                    and launch.driver_host == socket.gethostname() and pid_alive(launch.driver_pid)):
+                raise DriverBusy(f"{self.plan.group} is being followed by process {launch.driver_pid}; "
+                                 "watch it with `golf status --watch`")
+            launch.driver_pid, launch.driver_host, launch.heartbeat_at = os.getpid(), socket.gethostname(), utcnow()
+
+    def _launch(self, session: Session) -> LaunchRow:
+        return session.scalars(select(LaunchRow).where(LaunchRow.group == self.plan.group)).one()
+
+    # ---- the loop
+
+    def run(self, detach: bool = False) -> Outcome:
+        self.acquire()
+        live = Live(self.table(), console=self.console, refresh_per_second=2, transient=False,
+                    redirect_stdout=False, redirect_stderr=False)
+        try:
+            with live:
+                while True:
+                    pending = self.step()
+                    live.update(self.table())
+                    if not pending or (detach and not self._queued()):
+                        break
+                    time.sleep(self.poll_s)
+        except BaseException:  # Ctrl-C, a crash: nothing may be left running (and billing)
+            self.cancel_all("the launcher was interrupted")
+            raise
+        if detach and self._unfinished():
+            self._release_lease()
+            return Outcome("detached")
+        return self.finish()
+
+    def _queued(self) -> bool:
+        with self.sessions() as session:
+            return bool(session.scalar(select(func.count()).select_from(LaunchSeedRow).join(LaunchRow).where(
+                LaunchRow.group == self.plan.group, LaunchSeedRow.state == "queued")))
+
+    def _unfinished(self) -> bool:
+        with self.sessions() as session:
+            return any(s.state not in TERMINAL for s in self._launch(session).seeds)
+
+    def _release_lease(self) -> None:
+        with self.sessions.begin() as session:
+            launch = self._launch(session)
+            launch.driver_pid = None
+            launch.heartbeat_at = None
+
+    def step(self) -> bool:
+        """One pass over the seeds; returns whether any is unfinished."""
+        with self.sessions.begin() as session:
+            launch = self._launch(session)
+            launch.heartbeat_at = utcnow()
+            if launch.state == "cancelled":
+                return False
+            seeds = list(launch.seeds)
+            busy = {json.loads(s.handle_json).get("slot", 0) for s in seeds if s.state in ACTIVE and s.handle_json}
+            room = self.backend.capacity(self.plan.gpus) - len(busy)
+            for row in seeds:
+                if row.state == "queued" and room > 0:
+                    slot = min(set(range(len(seeds) + 1)) - busy)
+                    if self.submit(session, row, slot):
+                        busy.add(slot)
+                        room -= 1
+                elif row.state in ACTIVE:
+                    self.follow(session, row)
+            return any(s.state not in TERMINAL for s in seeds)
+
+    def transition(self, session: Session, row: LaunchSeedRow, state: str, note: str = "") -> None:
+        if row.state == state:
+            return
+        subject = f"{self.plan.group}/seed{row.seed}"
+        record_event(session, "seed_state", subject, f"{row.state} -> {state}" + (f": {note}" if note else ""))
+        self.console.print(f"seed {row.seed}: {state}" + (f" ({redact(note)})" if note else ""), highlight=False)
+        row.state = state
+        row.updated_at = utcnow()
+
+    def submit(self, session: Session, row: LaunchSeedRow, slot: int) -> bool:
+        job = self.plan.job(row.seed, row.attempt, slot)
+        try:
+            handle = self.backend.submit(job)
+        except InfraError as exc:
+            self.retry_or_fail(session, row, JobStatus("lost", "infra", f"could not start: {exc}"))
+            return False
+        row.handle_json = json.dumps(handle)
+        row.submitted_at = utcnow()
+        row.log_offset = 0
+        self.transition(session, row, "submitted", f"attempt {row.attempt}" if row.attempt > 1 else "")
+        return True
+
+    def follow(self, session: Session, row: LaunchSeedRow) -> None:
+        handle = json.loads(row.handle_json)
+        try:
+            status = self.backend.poll(handle)
+        except InfraError as exc:
+            status = JobStatus("lost", "infra", str(exc))
+        self.stream(session, row, handle)
+        if status.state in TERMINAL:
+            self.stream(session, row, handle, drain=True)
+            self.conclude(session, row, handle, status)
+        elif status.state in ACTIVE:
+            if status.state == "running" and row.started_at is None:
+                row.started_at = utcnow()
+            self.transition(session, row, status.state)
+
+    # ---- logs and live progress
+
+    def stream(self, session: Session, row: LaunchSeedRow, handle: dict, drain: bool = False) -> None:
+        path = stream_path(self.plan, row)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                chunk = self.backend.read_log(handle, row.log_offset)
+            except InfraError:
+                return
+            if not chunk:
+                break
+            with open(path, "ab") as fh:
+                fh.write(chunk)
+            row.log_offset += len(chunk)
+            if not drain:
+                break
+        if path.exists() and self.last_parse.get(row.id) != row.log_offset:
+            self.last_parse[row.id] = row.log_offset
+            self.update_progress(session, row, path)
+
+    def update_progress(self, session: Session, row: LaunchSeedRow, path: Path) -> None:
+        run = parse_file(path).run
+        if run.curve:
+            last_step = session.scalar(select(func.max(LaunchPointRow.step)).where(LaunchPointRow.seed_id == row.id))
+            for p in run.curve:
+                if last_step is None or p.step > last_step:
+                    session.add(LaunchPointRow(seed_id=row.id, step=p.step, train_time_s=p.train_time_s,
+                                               train_loss=p.train_loss, val_loss=p.val_loss, val_bpb=p.val_bpb))
+            row.step = run.curve[-1].step
+            row.train_time_s = next((p.train_time_s for p in reversed(run.curve) if p.train_time_s is not None), None)
+            row.train_loss = next((p.train_loss for p in reversed(run.curve) if p.train_loss is not None), None)
+            row.val_bpb = next((p.val_bpb for p in reversed(run.curve) if p.val_bpb is not None), None)
+        row.total_steps = run.iterations or row.total_steps
+        if run.score is not None:
+            row.val_bpb = run.score.val_bpb
+        row.bytes_total = run.bytes_total or row.bytes_total
+
+    # ---- the end of a seed
+
+    def conclude(self, session: Session, row: LaunchSeedRow, handle: dict, status: JobStatus) -> None:
+        row.failure, row.reason, row.exit_code = status.failure, status.reason, status.exit_code
+        row.ended_at = utcnow()
+        self.account(row)
+        if status.state == "done":
+            self.bring_home(row, handle)
+            self.backend.release(handle)
+            self.transition(session, row, "done", f"val_bpb {row.val_bpb:.6f}" if row.val_bpb is not None else "")
+            return
+        if status.failure == "infra" or status.state == "lost":
+            self.backend.cancel(handle)
+            self.retry_or_fail(session, row, status)
+            return
+        self.backend.release(handle)
+        self.transition(session, row, status.state, status.reason or "")
+        if status.failure in ("script", "deadline"):
+            self.show_tail(row)
+
+    def retry_or_fail(self, session: Session, row: LaunchSeedRow, status: JobStatus) -> None:
+        if row.attempt <= self.plan.retries:
+            self.transition(session, row, "queued", f"retrying after an infrastructure failure: {status.reason}")
+            row.attempt += 1
+            row.handle_json = None
+            row.log_offset = 0
+            row.started_at = row.ended_at = None
+            session.execute(LaunchPointRow.__table__.delete().where(LaunchPointRow.seed_id == row.id))
+            return
+        row.failure, row.reason = status.failure or "infra", status.reason
+        self.transition(session, row, "failed", status.reason or "infrastructure failure")
+
+    def account(self, row: LaunchSeedRow) -> None:
+        if row.submitted_at is None:
+            return
+        seconds = (aware(row.ended_at) - aware(row.submitted_at)).total_seconds()
+        row.gpu_seconds = (row.gpu_seconds or 0.0) + seconds * max(1, self.plan.gpus.count)
+        row.cost_usd = row.gpu_seconds / 3600 * self.plan.price()
+
+    def bring_home(self, row: LaunchSeedRow, handle: dict) -> None:
+        dest = seed_dir(self.plan, row.seed)
+        self.backend.fetch_outputs(handle, dest)
+        log = dest / "train.log"
+        if log.exists():
+            os.replace(log, group_dir(self.plan) / f"train_seed{row.seed}.log")
+            stream_path(self.plan, row).unlink(missing_ok=True)
+        (dest / "state.json").unlink(missing_ok=True)
+
+    def show_tail(self, row: LaunchSeedRow) -> None:
+        path = stream_path(self.plan, row)
+        if not path.exists():
+            return
+        lines = path.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+        self.console.print(f"[red]seed {row.seed} failed[/red]: {redact(row.reason or '')}; the last lines of {path}:",
+                           highlight=False)
+        for line in lines:
+            self.console.print(f"  {redact(line)}", highlight=False, markup=False)
+
+    def cancel_all(self, reason: str, release_finished: bool = False) -> int:
+        """Stop every active seed (and with release_finished, free what finished seeds still hold);
+        returns how many jobs were stopped."""
+        stopped = 0
+        with self.sessions.begin() as session:
+            launch = self._launch(session)
+            handles = [json.loads(row.handle_json) for row in launch.seeds if row.handle_json]
+            for row in launch.seeds:
+                if not row.handle_json or not (row.state in ACTIVE or release_finished):
+                    continue
+                try:
+                    self.backend.cancel(json.loads(row.handle_json))
+                    stopped += row.state in ACTIVE
+                except Exception as exc:  # keep going: the other seeds must be stopped too
+                    record_event(session, "cancel_failed", f"{self.plan.group}/seed{row.seed}", str(exc))
+                    self.console.print(f"[red]could not stop seed {row.seed}:[/red] {redact(str(exc))}",
+                                       highlight=False)
+                    continue
+                if row.state in ACTIVE:
+                    row.ended_at = utcnow()
+                    self.account(row)
+            for handle in self.backend.orphans(self.plan.group, handles):
+                self.backend.cancel(handle)
+                record_event(session, "orphan_stopped", self.plan.group, json.dumps(handle))
+                stopped += 1
+            for row in launch.seeds:
+                if row.state not in TERMINAL:
+                    row.failure, row.reason = "cancelled", reason
+                    self.transition(session, row, "cancelled", reason)
+            if launch.state == "running":
+                launch.state = "cancelled"
+            launch.driver_pid = None
+        return stopped
+
+    # ---- the end of the group
+
+    def finish(self) -> Outcome:
+        from leaderboard.importer import import_folder, submission_key
+        from leaderboard.report import reference_from_db, submission_report
+        from leaderboard.submission import analyze
+
+        with self.sessions() as session:
+            launch = self._launch(session)
+            states = [s.state for s in launch.seeds]
+            already = launch.state
+        if already == "cancelled":
+            return Outcome("cancelled")
+        folder = group_dir(self.plan)
+        report = None
+        verdict = None
+        if "done" in states:
+            self.write_claims(folder)
+            outcome = import_folder(self.sessions, folder)
+            if outcome.status == "failed":
+                self.console.print(f"[red]import failed:[/red] {outcome.reason}", highlight=False)
+            key = submission_key(folder)
+            try:
+                reference = reference_from_db("best", self.db_url, exclude_key=key)
+            except LookupError:
+                reference = None
+            report = submission_report(analyze(folder), reference)
+            verdict = report["verdict"]
+        state = "done" if states and all(s == "done" for s in states) else "failed"
+        with self.sessions.begin() as session:
+            launch = self._launch(session)
+            launch.state, launch.verdict = state, verdict
+            launch.submission_key = submission_key(folder) if report else None
+            launch.driver_pid = None
+            record_event(session, f"launch_{state}", self.plan.group, f"verdict {verdict}")
+        return Outcome(state, verdict, report)
+
+    def write_claims(self, folder: Path) -> None:
+        """The track, for the checks: the group folder is not under records/<track>/."""
+        path = folder / "submission.json"
+        if not path.exists():
+            path.write_text(json.dumps({"name": self.plan.group, "track": TRACKS[self.plan.track],
+                                        "generated_by": "golf launch"}, indent=2) + "\n")
+
+    # ---- the live table
+
+    def table(self) -> Table:
+        with self.sessions() as session:
+            return progress_table(self._launch(session), self.plan.caps[0])
+
+
+def _fmt(value, spec: str = "") -> str:
+    if value is None:
+        return "—"
+    return format(value, spec) if spec else str(value)
+
+
+def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
+    table = Table(title=f"{launch.group}  [{launch.backend} {launch.gpus}]  {launch.state}", header_style="bold")
+    for column in ("seed", "state", "try", "step", "elapsed", "ETA", "train_loss", "val_bpb", "train s (proj/cap)",
+                   "bytes / 16,000,000", "GPU h", "cost $"):
+        table.add_column(column, justify="left" if column in ("state",) else "right")
+    now = utcnow()
+    for s in launch.seeds:
+        started = aware(s.started_at or s.submitted_at)
+        ended = aware(s.ended_at)
+        elapsed = ((ended or now) - started).total_seconds() if started else None
+        projected = eta = None
+        if s.step and s.total_steps and s.train_time_s:
+            per_step = s.train_time_s / s.step
+            projected = per_step * s.total_steps
+            if train_cap is not None:
+                projected = min(projected, train_cap)
+            eta = max(0.0, projected - s.train_time_s) if s.state == "running" else None
+        cap_text = f"{_fmt(projected, '.0f')}/{_fmt(train_cap, '.0f') if train_cap else '∞'}"
+        bytes_text = _fmt(s.bytes_total, ",")
+        if s.bytes_total is not None and s.bytes_total > BYTES_LIMIT:
+            bytes_text = f"[red]{bytes_text}[/red]"
+        table.add_row(
+            str(s.seed), s.state, str(s.attempt),
+            f"{_fmt(s.step)}/{_fmt(s.total_steps)}", _fmt(elapsed, ".0f"), _fmt(eta, ".0f"),
+            _fmt(s.train_loss, ".4f"), _fmt(s.val_bpb, ".4f"), cap_text, bytes_text,
+            _fmt(s.gpu_seconds / 3600 if s.gpu_seconds else None, ".2f"), _fmt(s.cost_usd, ".2f"),
+        )
+    return table

@@ -1,0 +1,48 @@
+"""Keep secrets out of everything golf prints, stores or writes.
+
+A secret is the value of any environment variable whose name says it is one
+(HF_TOKEN, RUNPOD_API_KEY, AWS_SECRET_ACCESS_KEY: a KEY, TOKEN, SECRET,
+PASSWORD or CREDENTIALS word), plus values registered at run time
+(an API key read from a config file). `redact` replaces every known value in a text.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+# whole words of the name: HF_TOKEN and RUNPOD_API_KEY are secrets, TRAIN_BATCH_TOKENS is not
+SECRET_NAME = re.compile(r"(^|_)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)(_|$)", re.I)
+MASK = "***"
+MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words and numbers
+
+_registered: set[str] = set()
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def register(value: str | None) -> None:
+    if value and len(value) >= MIN_SECRET_CHARS:
+        _registered.add(value)
+
+
+def secret_values(extra_env: dict[str, str] | None = None) -> list[str]:
+    values = set(_registered)
+    for env in (os.environ, extra_env or {}):
+        for name, value in env.items():
+            if is_secret_name(name) and len(value) >= MIN_SECRET_CHARS:
+                values.add(value)
+    return sorted(values, key=len, reverse=True)  # longest first: a secret containing another is masked whole
+
+
+def redact(text: str, extra_env: dict[str, str] | None = None) -> str:
+    for value in secret_values(extra_env):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_env(env: dict[str, str]) -> dict[str, str]:
+    """The env to show or store: secret-named values masked, other values redacted of known secrets."""
+    return {k: (MASK if is_secret_name(k) else redact(v, env)) for k, v in env.items()}
