@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from .console import DbOption, _fail, _parse_env, console, err_console
+from .launch_cli import register
 
 app = typer.Typer(
     help="Train, launch, check, rank and package Parameter Golf submissions.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 class Source(str, Enum):
@@ -32,11 +32,6 @@ class Preset(str, Enum):
     auto = "auto"
     smoke = "smoke"
     baseline = "baseline"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -70,16 +65,6 @@ def _resolve_preset(preset: Preset) -> str:
     import torch
 
     return "baseline" if torch.cuda.is_available() else "smoke"
-
-
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not key.replace("_", "").isalnum():
-            _fail(f"--env expects KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env
 
 
 def _print_result(result_path: Path) -> None:
@@ -166,9 +151,6 @@ def check(
         raise typer.Exit(1)
 
 
-DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL of the database (default: $GOLF_DB or sqlite:///golf.db).")]
-
-
 @app.command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="Record folders or trees of them: a records/ checkout, a PR, our runs.")],
@@ -247,7 +229,7 @@ def package(
     console.print(f"[green]wrote[/green] {folder}", highlight=False)
 
 
-from . import launch_cli  # noqa: E402,F401  registers launch, status, logs, gather, cancel
+register(app)  # launch, gather, cancel, status, logs
 
 
 def main() -> None:

@@ -220,11 +220,18 @@ class Driver:
     def update_progress(self, session: Session, row: LaunchSeedRow, path: Path) -> None:
         run = parse_file(path).run
         if run.curve:
-            last_step = session.scalar(select(func.max(LaunchPointRow.step)).where(LaunchPointRow.seed_id == row.id))
+            last = session.scalars(select(LaunchPointRow).where(LaunchPointRow.seed_id == row.id)
+                                   .order_by(LaunchPointRow.step.desc()).limit(1)).first()
             for p in run.curve:
-                if last_step is None or p.step > last_step:
-                    session.add(LaunchPointRow(seed_id=row.id, step=p.step, train_time_s=p.train_time_s,
-                                               train_loss=p.train_loss, val_loss=p.val_loss, val_bpb=p.val_bpb))
+                if last is not None and p.step < last.step:
+                    continue
+                if last is not None and p.step == last.step:  # a val line after the train line of its step
+                    for name in ("train_time_s", "train_loss", "val_loss", "val_bpb"):
+                        if getattr(p, name) is not None:
+                            setattr(last, name, getattr(p, name))
+                    continue
+                session.add(LaunchPointRow(seed_id=row.id, step=p.step, train_time_s=p.train_time_s,
+                                           train_loss=p.train_loss, val_loss=p.val_loss, val_bpb=p.val_bpb))
             row.step = run.curve[-1].step
             row.train_time_s = next((p.train_time_s for p in reversed(run.curve) if p.train_time_s is not None), None)
             row.train_loss = next((p.train_loss for p in reversed(run.curve) if p.train_loss is not None), None)

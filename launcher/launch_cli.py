@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .backends.base import TERMINAL, LaunchError
-from .cli import DbOption, _fail, _parse_env, app, console, err_console
+from .console import DbOption, _fail, _parse_env, console, err_console
 from .gpus import COUNTS, GPU_NAMES, GpuSpecError, parse_gpus
 from .secrets import redact
 from .settings import SettingsError, load_settings
@@ -36,6 +36,19 @@ class DatasetName(str, Enum):
     embedded = "embedded"
     sp1024 = "sp1024"
     sp8192 = "sp8192"
+
+
+COMMANDS = []
+
+
+def command(fn):
+    COMMANDS.append(fn)
+    return fn
+
+
+def register(app: typer.Typer) -> None:
+    for fn in COMMANDS:
+        app.command()(fn)
 
 
 def _sessions(db: str | None):
@@ -72,7 +85,7 @@ def _guard(fn):
         _fail(redact(str(exc)))
 
 
-@app.command()
+@command
 def launch(
     script: Annotated[Optional[Path], typer.Argument(help="Your train_gpt.py (default: golf's reference trainer).")] = None,
     gpus: Annotated[Optional[str], typer.Option(help="NxTYPE (8xH100, 1xH200, 4xA100) or cpu. Default: cpu without a GPU here, else the GPUs here; 8xH100 on clouds. H100 means the SXM part.")] = None,
@@ -117,6 +130,7 @@ def launch(
         _fail(f"the plan is estimated at ${cost:.2f}, above --max-cost ${max_cost:.2f}")
     if dry_run:
         return
+    _guard(lambda: plan.backend.preflight(plan.gpus, len(plan.seeds)))  # may ask the service: not in a dry run
     if cost > 0 and not yes:
         if not sys.stdin.isatty():
             _fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
@@ -158,7 +172,7 @@ def _drive(sessions, plan, db: str | None, detach: bool) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@command
 def gather(
     group: Annotated[str, typer.Argument(help="The launch's group name.")],
     db: DbOption = None,
@@ -175,7 +189,7 @@ def gather(
     _drive(sessions, plan, db, detach=False)
 
 
-@app.command()
+@command
 def cancel(
     group: Annotated[str, typer.Argument(help="The launch's group name.")],
     db: DbOption = None,
@@ -191,7 +205,7 @@ def cancel(
     console.print(f"{group}: cancelled; {stopped} job(s) stopped", highlight=False)
 
 
-@app.command()
+@command
 def status(
     group: Annotated[Optional[str], typer.Argument(help="A launch's group name (default: the recent launches).")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every 2 s until the launch ends (Ctrl-C to stop watching).")] = False,
@@ -242,7 +256,7 @@ def _launches_table(session) -> Table:
     return table
 
 
-@app.command()
+@command
 def logs(
     run: Annotated[str, typer.Argument(help="GROUP/seedN (or GROUP/N).")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing as the log grows, until the seed ends.")] = False,

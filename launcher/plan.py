@@ -130,7 +130,6 @@ def validate_plan(plan: LaunchPlan) -> None:
     if plan.gpus.is_cpu and plan.dataset != "embedded":
         raise LaunchError(f"--gpus cpu trains on the embedded data, not {plan.dataset} (use --dataset embedded)")
     plan.gpus.name_on(plan.backend_name)
-    plan.backend.preflight(plan.gpus, len(plan.seeds))
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -41,6 +41,7 @@ DEFAULTS: dict = {
     "runpod": {
         "cloud_type": "SECURE", "container_disk_gb": 60, "volume_gb": 0, "network_volume_id": "",
         "worker_port": 8765, "boot_timeout_s": 900, "linger_s": 900, "data_dir": "/workspace/data",
+        "out_dir": "/workspace/golf-out", "proxy_url": "https://{pod_id}-{port}.proxy.runpod.net",
     },
     "modal": {
         "app_name": "golf-trainer", "data_volume": "golf-data", "outputs_volume": "golf-outputs", "secrets": [],
@@ -54,6 +55,7 @@ ENV_OVERRIDES = {
     "GOLF_RUNS_DIR": ("launch", "runs_dir"),
     "GOLF_DATA_DIR": ("local", "data_dir"),
     "GOLF_IMAGE": ("image",),
+    "GOLF_RUNPOD_PROXY_URL": ("runpod", "proxy_url"),
 }
 API_KEY_FIELDS = {"runpod": "api_key"}
 

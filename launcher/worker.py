@@ -432,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: serving needs a token in ${TOKEN_ENV}", file=sys.stderr)
             return 2
         worker.out.mkdir(parents=True, exist_ok=True)
-        server = serve(worker, spec.serve_port, os.environ[TOKEN_ENV])
+        # the container runtime may map the port (GOLF_WORKER_PORT); the spec names the one exposed
+        server = serve(worker, int(os.environ.get("GOLF_WORKER_PORT") or spec.serve_port), os.environ[TOKEN_ENV])
     try:
         final = worker.run()
     except KeyboardInterrupt:

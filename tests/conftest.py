@@ -72,3 +72,32 @@ def run_trainer(cwd: Path, env: dict[str, str], nproc: int = 0, script: list[str
 
 def load_result(cwd: Path, run_id: str) -> dict:
     return json.loads((cwd / "runs" / run_id / "result.json").read_text())
+
+
+def launcher_env(tmp_path: Path, data_dir: Path, extra_toml: str = "", **env: str) -> dict[str, str]:
+    """Environment for `golf launch` in tmp_path: its own golf.toml, database and data cache."""
+    config = tmp_path / "golf.toml"
+    config.write_text(f"""
+[launch]
+poll_seconds = 0.5
+[local]
+slots = 2
+threads_per_seed = 1
+data_dir = "{data_dir}"
+{extra_toml}
+""")
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("GOLF_", "RUNPOD_"))}
+    full.update({"GOLF_CONFIG": str(config), "GOLF_DB": f"sqlite:///{tmp_path / 'golf.db'}",
+                 "PYTHONPATH": str(REPO), "COLUMNS": "200"})
+    full.update(env)
+    return full
+
+
+def tiny_env_args() -> list[str]:
+    """TINY as `-e KEY=VALUE` arguments for golf launch."""
+    return [arg for key, value in TINY.items() if key != "PRESET" for arg in ("-e", f"{key}={value}")]
+
+
+def golf(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "launcher", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)

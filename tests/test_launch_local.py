@@ -1,0 +1,214 @@
+"""`golf launch` on the local backend: real worker processes, a real SQLite file, real signals."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, golf, launcher_env, tiny_env_args
+
+SECRET = "hf_SuperSecretValue_4242"
+
+
+def rows(db: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query).fetchall()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "cmdline").read_bytes() or marker.encode() in (proc / "environ").read_bytes():
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_three_seeds_end_to_end(embedded_data, tmp_path):
+    env = launcher_env(tmp_path, embedded_data, HF_TOKEN=SECRET)
+    proc = golf(["launch", "--seeds", "1,2,3", "--name", "trio", *tiny_env_args(), "-e", "VAL_LOSS_EVERY=10",
+                 "-e", f"WANDB_API_KEY={SECRET}x"], env, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for seed in (1, 2, 3):
+        assert f"seed {seed}: done" in proc.stdout
+    assert "needs-review" in proc.stdout  # embedded data: a practice run, every other check passes
+    db = tmp_path / "golf.db"
+    assert rows(db, "SELECT state, verdict FROM launches") == [("done", "needs-review")]
+    seeds = rows(db, "SELECT seed, state, attempt, step, total_steps, val_bpb, gpu_seconds FROM launch_seeds ORDER BY seed")
+    assert [(s, st, a, step, total) for s, st, a, step, total, _, _ in seeds] == [(n, "done", 1, 30, 30) for n in (1, 2, 3)]
+    assert all(bpb and 2 < bpb < 6 and gpu_s > 0 for *_, bpb, gpu_s in seeds)
+    # live curves were streamed in, and the finished group was imported as a submission
+    assert rows(db, "SELECT COUNT(DISTINCT seed_id) FROM launch_points WHERE val_bpb IS NOT NULL") == [(3,)]
+    assert rows(db, "SELECT key, n_seeds FROM submissions") == [("track_10min_16mb/trio", 3)]
+    transitions = [m for (m,) in rows(db, "SELECT message FROM events WHERE kind = 'seed_state' AND subject = 'trio/seed1'")]
+    assert transitions[0] == "queued -> submitted" and transitions[-1].startswith("running -> done")
+    group = tmp_path / "runs" / "trio"
+    assert sorted(p.name for p in group.glob("*.log")) == ["train_seed1.log", "train_seed2.log", "train_seed3.log"]
+    for seed in (1, 2, 3):
+        result = json.loads((group / f"seed{seed}" / "result.json").read_text())
+        assert result["seed"] == seed and (group / f"seed{seed}" / result["artifact"]).is_file()
+        assert json.loads((group / f"seed{seed}" / "worker.json").read_text())["state"] == "done"
+    assert not (tmp_path / "runs" / ".golf-work" / "trio").exists() or not any((tmp_path / "runs" / ".golf-work" / "trio").iterdir())
+
+    # gather is idempotent: nothing in the files or the database changes
+    before_files, before_db = tree_digest(group), rows(db, "SELECT * FROM launch_seeds")
+    before_subs = rows(db, "SELECT id, content_hash, verdict FROM submissions")
+    for _ in range(2):
+        again = golf(["gather", "trio"], env, tmp_path)
+        assert again.returncode == 0, again.stderr
+    assert tree_digest(group) == before_files and rows(db, "SELECT * FROM launch_seeds") == before_db
+    assert rows(db, "SELECT id, content_hash, verdict FROM submissions") == before_subs
+
+    status = golf(["status", "trio"], env, tmp_path)
+    assert status.returncode == 0 and "done" in status.stdout
+    listing = golf(["status"], env, tmp_path)
+    assert "trio" in listing.stdout and "3/3" in listing.stdout
+    log = golf(["logs", "trio/seed2"], env, tmp_path)
+    assert log.stdout == (group / "train_seed2.log").read_text()
+
+    # the group packages into a records folder that `golf check` passes
+    out = tmp_path / "records"
+    pack = golf(["package", str(group), "--name", "trio", "--author", "Me", "--github-id", "me", "--out", str(out),
+                 "--date", "2026-11-21"], env, tmp_path)
+    assert pack.returncode == 0, pack.stderr
+    check = golf(["check", str(out / "2026-11-21_trio"), "--json"], env, tmp_path)
+    assert check.returncode == 0, check.stdout[-2000:]
+    assert json.loads(check.stdout)["submissions"][0]["summary"]["n_seeds"] == 3
+
+    # the secrets never left the environment: not printed, not stored, not written
+    everything = proc.stdout + proc.stderr + log.stdout + status.stdout
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            everything += path.read_bytes().decode("utf-8", errors="replace")
+    assert SECRET not in everything
+    assert "WANDB_API_KEY=***" in proc.stdout
+
+
+CRASHY = """
+import os, runpy, sys
+if os.environ["SEED"] == "2":
+    print("step:1/30 train_loss:5.0 train_time:10ms", flush=True)
+    raise SystemExit("boom: seed 2 is cursed")
+sys.argv = ["trainer"]
+runpy.run_module("trainer", run_name="__main__")
+"""
+
+
+def test_a_crashing_seed_fails_alone_and_is_not_retried(embedded_data, tmp_path):
+    script = tmp_path / "train_gpt.py"
+    script.write_text(CRASHY)
+    env = launcher_env(tmp_path, embedded_data)
+    proc = golf(["launch", str(script), "--seeds", "1,2", "--name", "crash", "--retries", "2", *tiny_env_args(),
+                 "-e", "PRESET=smoke", "-e", f"PYTHONPATH={REPO}"], env, tmp_path)
+    assert proc.returncode == 1
+    assert "seed 2 failed" in proc.stdout and "boom: seed 2 is cursed" in proc.stdout  # the log tail is shown
+    states = rows(tmp_path / "golf.db", "SELECT seed, state, attempt, failure, exit_code FROM launch_seeds ORDER BY seed")
+    assert states == [(1, "done", 1, None, 0), (2, "failed", 1, "script", 1)]
+    group = tmp_path / "runs" / "crash"
+    assert (group / "train_seed1.log").is_file() and not (group / "train_seed2.log").exists()
+    assert "boom" in (group / "seed2" / "attempt1.out").read_text()  # the failed attempt's log is kept, unscored
+
+
+STUBBORN = """
+import time
+print("step:1/1000 train_loss:5.0 train_time:10ms", flush=True)
+while True:  # ignores every cap
+    time.sleep(0.2)
+"""
+
+
+def test_a_script_past_the_cap_is_killed_at_the_deadline(embedded_data, tmp_path):
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN)
+    env = launcher_env(tmp_path, embedded_data, extra_toml="")
+    config = Path(env["GOLF_CONFIG"])
+    config.write_text(config.read_text().replace("[launch]", "[launch]\ntrain_cap_s = 2\neval_cap_s = 2\nmargin_s = 1"))
+    t0 = time.monotonic()
+    proc = golf(["launch", str(script), "--seeds", "7", "--name", "stubborn"], env, tmp_path)
+    assert proc.returncode == 1
+    assert time.monotonic() - t0 < 60
+    assert rows(tmp_path / "golf.db", "SELECT state, failure, reason FROM launch_seeds") == [
+        ("timeout", "deadline", "no artifact 2s (train cap) + 1s (margin) after the start")]
+    assert processes_mentioning(str(tmp_path / "runs" / ".golf-work")) == []
+
+
+SLOW = """
+import time
+for step in range(1, 10000):
+    print(f"step:{step}/10000 train_loss:5.0 train_time:{step * 100}ms", flush=True)
+    time.sleep(0.1)
+"""
+
+
+def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
+    script = tmp_path / "slow_train.py"
+    script.write_text(SLOW)
+    env = launcher_env(tmp_path, embedded_data)
+    launcher = subprocess.Popen([sys.executable, "-m", "launcher", "launch", str(script), "--seeds", "1,2,3",
+                                 "--name", "interrupted"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "golf.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                if rows(db, "SELECT COUNT(*) FROM launch_seeds WHERE state = 'running' AND step > 2") == [(2,)]:
+                    break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.3)
+    else:
+        launcher.kill()
+        pytest.fail("the seeds never started: " + launcher.communicate()[1][-2000:])
+    scratch = str(tmp_path / "runs" / ".golf-work")  # in the command line of every worker and script
+    try:
+        assert len(processes_mentioning(scratch)) == 4  # two seeds running (two slots), each a worker and a script
+        launcher.send_signal(signal.SIGINT)
+        out, err = launcher.communicate(timeout=60)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert processes_mentioning(scratch) == []
+    assert rows(db, "SELECT state FROM launches") == [("cancelled",)]
+    assert sorted(s for (s,) in rows(db, "SELECT state FROM launch_seeds")) == ["cancelled"] * 3
+
+
+def test_dry_run_and_refusals(embedded_data, tmp_path):
+    env = launcher_env(tmp_path, embedded_data)
+    plan = golf(["launch", "--dry-run", "--seeds", "1,2", "-e", f"HF_TOKEN={SECRET}"], env, tmp_path)
+    assert plan.returncode == 0 and "HF_TOKEN=***" in plan.stdout and SECRET not in plan.stdout
+    assert not (tmp_path / "golf.db").exists()  # a dry run creates nothing
+    bad = golf(["launch", "--gpus", "3xH100", "--dry-run"], env, tmp_path)
+    assert bad.returncode == 2 and "count must be one of" in bad.stderr
+    pcie = golf(["launch", "--gpus", "8xH100-PCIE", "--backend", "runpod", "--dry-run"], env, tmp_path)
+    assert pcie.returncode == 2 and "SXM" in pcie.stderr
+    cpu_cloud = golf(["launch", "--gpus", "cpu", "--backend", "modal", "--dry-run"], env, tmp_path)
+    assert cpu_cloud.returncode == 2 and "only on the local backend" in cpu_cloud.stderr
+    too_many = golf(["launch", "--gpus", "8xH100", "--seeds", "1"], env, tmp_path)
+    assert too_many.returncode == 2 and "needs 8 GPUs" in too_many.stderr
+    pricey = golf(["launch", "--backend", "runpod", "--max-cost", "5", "--dry-run"], env, tmp_path)
+    assert pricey.returncode == 2 and "above --max-cost" in pricey.stderr
+    (tmp_path / "leaky.toml").write_text('[runpod]\napi_key = "rp_in_a_world_readable_file"\n')
+    (tmp_path / "leaky.toml").chmod(0o644)
+    leaky = golf(["launch", "--dry-run"], {**env, "GOLF_CONFIG": str(tmp_path / "leaky.toml")}, tmp_path)
+    assert leaky.returncode == 2 and "chmod 600" in leaky.stderr and "rp_in_a_world" not in leaky.stderr
