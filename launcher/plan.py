@@ -14,7 +14,7 @@ from rich.table import Table
 from .backends import get_backend
 from .backends.base import Backend, LaunchError, SeedJob
 from .gpus import GpuSpec
-from .secrets import redact, redact_env
+from .secrets import is_secret_name, redact, redact_env
 from .settings import price_per_gpu_hour
 from .spec import WorkerSpec
 
@@ -89,7 +89,8 @@ class LaunchPlan:
 
     def job(self, seed: int, attempt: int = 1, slot: int = 0) -> SeedJob:
         job = SeedJob(group=self.group, seed=seed, attempt=attempt, gpus=self.gpus, spec=self.worker_spec(seed),
-                      image=self.image, slot=slot)
+                      image=self.image, slot=slot,
+                      secret_env={k: v for k, v in self.env.items() if is_secret_name(k)})
         self.backend.prepare(job, self.runs_dir)
         return job
 
@@ -155,10 +156,8 @@ def render_plan(plan_dict: dict, console: Console) -> None:
         head.add_row(key, "—" if value is None else str(value))
     head.add_row("env", " ".join(f"{k}={v}" for k, v in plan_dict["env"].items()) or "—")
     console.print(head)
-    seeds = Table(show_edge=False, header_style="bold")
-    columns = list(dict.fromkeys(k for s in plan_dict["seeds"] for k in s))
-    for column in columns:
-        seeds.add_column(column, overflow="fold")
     for s in plan_dict["seeds"]:
-        seeds.add_row(*(str(s.get(c, "")) for c in columns))
-    console.print(seeds)
+        console.print(f"[bold]seed {s['seed']}[/bold]", highlight=False)
+        for key, value in s.items():
+            if key != "seed":
+                console.print(f"  {key}: {value}", highlight=False, markup=False)

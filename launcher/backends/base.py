@@ -30,6 +30,7 @@ class SeedJob:
     spec: WorkerSpec  # the backend fills in where outputs and data go on its side
     image: str
     slot: int = 0  # which of the backend's concurrent places (a GPU set on the local backend)
+    secret_env: dict[str, str] = field(default_factory=dict)  # for backends that pass secrets apart from the spec
 
 
 @dataclass
