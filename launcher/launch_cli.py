@@ -83,6 +83,8 @@ def _guard(fn):
         return fn()
     except (LaunchError, GpuSpecError, SettingsError) as exc:
         _fail(redact(str(exc)))
+    except ModuleNotFoundError as exc:  # a cloud SDK not installed
+        _fail(f"{exc.name} is not installed: pip install 'golf[clouds]'")
 
 
 @command
