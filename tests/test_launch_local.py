@@ -105,6 +105,7 @@ def test_three_seeds_end_to_end(embedded_data, tmp_path):
 
 CRASHY = """
 import os, runpy, sys
+print("my token is", os.environ.get("HF_TOKEN"), flush=True)  # a careless script
 if os.environ["SEED"] == "2":
     print("step:1/30 train_loss:5.0 train_time:10ms", flush=True)
     raise SystemExit("boom: seed 2 is cursed")
@@ -118,7 +119,7 @@ def test_a_crashing_seed_fails_alone_and_is_not_retried(embedded_data, tmp_path)
     script.write_text(CRASHY)
     env = launcher_env(tmp_path, embedded_data)
     proc = golf(["launch", str(script), "--seeds", "1,2", "--name", "crash", "--retries", "2", *tiny_env_args(),
-                 "-e", "PRESET=smoke", "-e", f"PYTHONPATH={REPO}"], env, tmp_path)
+                 "-e", "PRESET=smoke", "-e", f"PYTHONPATH={REPO}", "-e", f"HF_TOKEN={SECRET}"], env, tmp_path)
     assert proc.returncode == 1
     assert "seed 2 failed" in proc.stdout and "boom: seed 2 is cursed" in proc.stdout  # the log tail is shown
     states = rows(tmp_path / "golf.db", "SELECT seed, state, attempt, failure, exit_code FROM launch_seeds ORDER BY seed")
@@ -126,6 +127,10 @@ def test_a_crashing_seed_fails_alone_and_is_not_retried(embedded_data, tmp_path)
     group = tmp_path / "runs" / "crash"
     assert (group / "train_seed1.log").is_file() and not (group / "train_seed2.log").exists()
     assert "boom" in (group / "seed2" / "attempt1.out").read_text()  # the failed attempt's log is kept, unscored
+    assert "my token is ***" in (group / "train_seed1.log").read_text()
+    kept = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not any(SECRET in p.read_bytes().decode("utf-8", "replace") for p in kept)
+    assert SECRET not in proc.stdout + proc.stderr
 
 
 STUBBORN = """
@@ -212,3 +217,17 @@ def test_dry_run_and_refusals(embedded_data, tmp_path):
     (tmp_path / "leaky.toml").chmod(0o644)
     leaky = golf(["launch", "--dry-run"], {**env, "GOLF_CONFIG": str(tmp_path / "leaky.toml")}, tmp_path)
     assert leaky.returncode == 2 and "chmod 600" in leaky.stderr and "rp_in_a_world" not in leaky.stderr
+
+
+def test_local_workers_get_secrets_by_environment_not_on_disk(tmp_path, monkeypatch):
+    from launcher.gpus import parse_gpus
+    from launcher.plan import LaunchPlan
+    from launcher.settings import load_settings
+
+    monkeypatch.setenv("GOLF_CONFIG", str(tmp_path / "none.toml"))
+    plan = LaunchPlan(group="g", backend_name="local", gpus=parse_gpus("cpu"), seeds=[1], script=None,
+                      env={"HF_TOKEN": SECRET, "NUM_LAYERS": "2"}, track="10min_16mb", dataset="embedded", retries=0,
+                      runs_dir=tmp_path / "runs", settings=load_settings())
+    job = plan.job(1)
+    assert job.secret_env == {"HF_TOKEN": SECRET} and job.spec.env == {"NUM_LAYERS": "2"}
+    assert SECRET not in job.spec.to_json()

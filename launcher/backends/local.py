@@ -75,6 +75,7 @@ class LocalBackend(Backend):
         spec = job.spec
         spec.out_dir = str(self.work_dir(runs_dir, job).resolve())
         spec.data_dir = str(Path(self.settings["local"]["data_dir"]).resolve())
+        spec.env = {k: v for k, v in spec.env.items() if k not in job.secret_env}  # they go by process env
         if job.gpus.is_cpu:
             spec.threads = int(self.settings["local"]["threads_per_seed"])
         return spec
@@ -96,7 +97,7 @@ class LocalBackend(Backend):
             shutil.rmtree(out)
         out.mkdir(parents=True)
         (out / "spec.json").write_text(job.spec.to_json())
-        env = dict(os.environ)
+        env = dict(os.environ, **job.secret_env)  # never written to disk
         devices = self._devices(job)
         if devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = devices
