@@ -29,6 +29,7 @@ from .secrets import redact
 
 BYTES_LIMIT = 16_000_000
 TAIL_LINES = 15
+LOST_AFTER_S = 300  # a job whose backend does not answer this long is lost
 
 
 class DriverBusy(RuntimeError):
@@ -85,6 +86,7 @@ class Driver:
         self.poll_s = float(poll_s if poll_s is not None else plan.settings["launch"]["poll_seconds"])
         self.db_url = db_url
         self.last_parse: dict[int, int] = {}  # seed row id -> stream size at the last parse
+        self.poll_failing_since: dict[int, float] = {}  # seed row id -> when polling it began to fail
 
     # ---- the lease: one driver per group at a time
 
@@ -141,10 +143,11 @@ class Driver:
 
     def step(self) -> bool:
         """One pass over the seeds; returns whether any is unfinished."""
-        with self.sessions.begin() as session:
+        with self.sessions() as session:
             launch = self._launch(session)
             launch.heartbeat_at = utcnow()
             if launch.state == "cancelled":
+                session.commit()
                 return False
             seeds = list(launch.seeds)
             busy = {json.loads(s.handle_json).get("slot", 0) for s in seeds if s.state in ACTIVE and s.handle_json}
@@ -152,11 +155,14 @@ class Driver:
             for row in seeds:
                 if row.state == "queued" and room > 0:
                     slot = min(set(range(len(seeds) + 1)) - busy)
-                    if self.submit(session, row, slot):
+                    submitted = self.submit(session, row, slot)
+                    session.commit()  # the handle is stored before anything else can go wrong
+                    if submitted:
                         busy.add(slot)
                         room -= 1
                 elif row.state in ACTIVE:
                     self.follow(session, row)
+            session.commit()
             return any(s.state not in TERMINAL for s in seeds)
 
     def transition(self, session: Session, row: LaunchSeedRow, state: str, note: str = "") -> None:
@@ -185,12 +191,21 @@ class Driver:
         handle = json.loads(row.handle_json)
         try:
             status = self.backend.poll(handle)
-        except InfraError as exc:
-            status = JobStatus("lost", "infra", str(exc))
+            self.poll_failing_since.pop(row.id, None)
+        except InfraError as exc:  # the service did not answer: lost only if it stays silent
+            since = self.poll_failing_since.setdefault(row.id, time.monotonic())
+            if time.monotonic() - since < LOST_AFTER_S:
+                return
+            status = JobStatus("lost", "infra", f"no answer for {LOST_AFTER_S}s: {exc}")
         self.stream(session, row, handle)
         if status.state in TERMINAL:
             self.stream(session, row, handle, drain=True)
-            self.conclude(session, row, handle, status)
+            try:
+                self.conclude(session, row, handle, status)
+            except InfraError as exc:  # outputs not reachable yet: the seed stays as it is, tried next poll
+                record_event(session, "gather_retry", f"{self.plan.group}/seed{row.seed}", str(exc))
+                self.console.print(f"[yellow]seed {row.seed}:[/yellow] {redact(str(exc))}; trying again",
+                                   highlight=False)
         elif status.state in ACTIVE:
             if status.state == "running" and row.started_at is None:
                 row.started_at = utcnow()
@@ -244,22 +259,32 @@ class Driver:
     # ---- the end of a seed
 
     def conclude(self, session: Session, row: LaunchSeedRow, handle: dict, status: JobStatus) -> None:
+        if status.state == "done":
+            self.bring_home(row, handle)  # may raise InfraError: then nothing below has happened
         row.failure, row.reason, row.exit_code = status.failure, status.reason, status.exit_code
         row.ended_at = utcnow()
         self.account(row)
         if status.state == "done":
-            self.bring_home(row, handle)
-            self.backend.release(handle)
+            self.free(session, row, handle, self.backend.release)
             self.transition(session, row, "done", f"val_bpb {row.val_bpb:.6f}" if row.val_bpb is not None else "")
             return
         if status.failure == "infra" or status.state == "lost":
-            self.backend.cancel(handle)
+            self.free(session, row, handle, self.backend.cancel)
             self.retry_or_fail(session, row, status)
             return
-        self.backend.release(handle)
+        self.free(session, row, handle, self.backend.release)
         self.transition(session, row, status.state, status.reason or "")
         if status.failure in ("script", "deadline"):
             self.show_tail(row)
+
+    def free(self, session: Session, row: LaunchSeedRow, handle: dict, how) -> None:
+        """Release or cancel a job; a failure is recorded and shown (`golf cancel` sweeps leftovers)."""
+        try:
+            how(handle)
+        except Exception as exc:
+            record_event(session, "release_failed", f"{self.plan.group}/seed{row.seed}", str(exc))
+            self.console.print(f"[red]seed {row.seed}: could not free its job:[/red] {redact(str(exc))}; "
+                               f"run `golf cancel {self.plan.group}`", highlight=False)
 
     def retry_or_fail(self, session: Session, row: LaunchSeedRow, status: JobStatus) -> None:
         if row.attempt <= self.plan.retries:
@@ -392,8 +417,8 @@ def _fmt(value, spec: str = "") -> str:
 
 def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
     table = Table(title=f"{launch.group}  [{launch.backend} {launch.gpus}]  {launch.state}", header_style="bold")
-    for column in ("seed", "state", "try", "step", "elapsed", "ETA", "train_loss", "val_bpb", "train s (proj/cap)",
-                   "bytes / 16,000,000", "GPU h", "cost $"):
+    for column in ("seed", "state", "try", "step", "elapsed s", "ETA s", "loss", "val_bpb", "train s/cap",
+                   "bytes", "GPU h", "$"):
         table.add_column(column, justify="left" if column in ("state",) else "right")
     now = utcnow()
     for s in launch.seeds:
