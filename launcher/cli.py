@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .console import DbOption, _fail, _parse_env, console, err_console
+from .console import DbOption, Track, _fail, _parse_env, console, err_console
 from .launch_cli import register
 
 app = typer.Typer(
@@ -181,11 +181,6 @@ def import_(
             err_console.print(f"[red]failed:[/red] {o.folder}: {o.reason}", highlight=False)
     if counts["failed"]:
         raise typer.Exit(1)
-
-
-class Track(str, Enum):
-    record = "10min_16mb"
-    non_record = "non_record_16mb"
 
 
 @app.command()

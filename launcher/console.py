@@ -1,6 +1,7 @@
 """What every `golf` command shares: the consoles, the one way to fail, option parsing."""
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
@@ -8,6 +9,11 @@ from rich.console import Console
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+class Track(str, Enum):
+    record = "10min_16mb"
+    non_record = "non_record_16mb"
+
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL of the database (default: $GOLF_DB or sqlite:///golf.db).")]
 

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .backends.base import TERMINAL, LaunchError
-from .console import DbOption, _fail, _parse_env, console, err_console
+from .console import DbOption, Track, _fail, _parse_env, console, err_console
 from .gpus import COUNTS, GPU_NAMES, GpuSpecError, parse_gpus
 from .secrets import redact
 from .settings import SettingsError, load_settings
@@ -24,11 +24,6 @@ class BackendName(str, Enum):
     modal = "modal"
     runpod = "runpod"
     skypilot = "skypilot"
-
-
-class TrackName(str, Enum):
-    record = "10min_16mb"
-    non_record = "non_record_16mb"
 
 
 class DatasetName(str, Enum):
@@ -95,7 +90,7 @@ def launch(
     backend: Annotated[Optional[BackendName], typer.Option(help="Where the seeds run (default: golf.toml, else local).")] = None,
     env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE for the script (repeatable). Values of *KEY/*TOKEN/*SECRET names are never shown or stored.")] = [],
     name: Annotated[Optional[str], typer.Option(help="Group name (default: date_script_gpus_xxxx); files go to runs/<name>/.")] = None,
-    track: Annotated[Optional[TrackName], typer.Option(help="10min_16mb: the caps apply and the worker enforces them. non_record_16mb: no time caps.")] = None,
+    track: Annotated[Optional[Track], typer.Option(help="10min_16mb: the caps apply and the worker enforces them. non_record_16mb: no time caps.")] = None,
     dataset: Annotated[DatasetName, typer.Option(help="embedded (CPU, no network), sp1024 or sp8192 FineWeb; auto: embedded on cpu, else sp1024.")] = DatasetName.auto,
     retries: Annotated[Optional[int], typer.Option(help="Retries per seed after an infrastructure failure (never after a script failure).")] = None,
     max_cost: Annotated[Optional[float], typer.Option(help="Refuse plans estimated above this many USD.")] = None,
