@@ -224,6 +224,29 @@ def package(
     console.print(f"[green]wrote[/green] {folder}", highlight=False)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: DbOption = None,
+    token: Annotated[Optional[str], typer.Option(envvar="GOLF_SERVE_TOKEN", help="Turn on POST /api/runs (publishing) for requests bearing this token. Off by default: the site is read-only.")] = None,
+    ingest_dir: Annotated[Path, typer.Option(help="Where published folders are written.")] = Path("published"),
+) -> None:
+    """Serve the web leaderboard: the ranking, every submission's README, JSON, checks and curves, and a JSON API."""
+    import uvicorn
+
+    from leaderboard.db import database_url
+    from leaderboard.web import create_app
+
+    try:
+        web_app = create_app(db, token=token, ingest_dir=ingest_dir)
+    except Exception as exc:
+        _fail(f"cannot open {database_url(db)}: {exc}")
+    console.print(f"golf leaderboard on http://{host}:{port}  ({database_url(db)}; "
+                  f"{'publishing on' if token else 'read-only'})", highlight=False)
+    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
 register(app)  # launch, gather, cancel, status, logs
 
 

@@ -1,0 +1,219 @@
+"""What the web pages and the JSON API show, read from the database: one function per view,
+so a page and its API twin always carry the same numbers."""
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from .db import CheckRow, LaunchPointRow, LaunchRow, LaunchSeedRow, MetricPointRow, RunRow, SubmissionRow
+from .significance import welch_improvement
+from .submission import NON_RECORD_TRACK, RECORD_TRACK
+
+BYTES_LIMIT = 16_000_000
+SORTS = {"rank", "val_bpb", "date", "bytes", "name", "author", "seeds", "train_s", "eval_s"}
+VERDICTS = ("record", "non-record", "needs-review", "invalid")
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class Filters:
+    track: str = RECORD_TRACK
+    verdict: str | None = None
+    author: str | None = None
+    q: str | None = None
+    sort: str = "rank"
+    order: str = "asc"
+    page: int = 1
+    per_page: int = 50
+
+
+def _times_subquery():
+    return (select(RunRow.submission_id.label("sid"), func.max(RunRow.train_time_s).label("train_s"),
+                   func.max(RunRow.eval_time_s).label("eval_s"), func.sum(RunRow.bytes_model).label("model_sum"),
+                   func.count().label("n_runs"))
+            .where(RunRow.counts.is_(True)).group_by(RunRow.submission_id).subquery())
+
+
+def _rank_subquery(track: str):
+    rankable = (SubmissionRow.track == track, SubmissionRow.verdict != "invalid", SubmissionRow.mean_val_bpb.is_not(None))
+    return (select(SubmissionRow.id.label("sid"),
+                   func.rank().over(order_by=(SubmissionRow.mean_val_bpb, SubmissionRow.id)).label("rank"))
+            .where(*rankable).subquery())
+
+
+def frontier(session: Session, track: str = RECORD_TRACK) -> list[dict]:
+    """The record val_bpb over time: each record that beat every earlier one."""
+    rows = session.execute(
+        select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.date, SubmissionRow.mean_val_bpb)
+        .where(SubmissionRow.track == track, SubmissionRow.verdict == "record", SubmissionRow.mean_val_bpb.is_not(None))
+        .order_by(SubmissionRow.date, SubmissionRow.id)).all()
+    best, points = None, []
+    for sid, name, date, bpb in rows:
+        if best is None or bpb < best:
+            best = bpb
+            points.append({"id": sid, "name": name, "date": date, "val_bpb": bpb})
+    return points
+
+
+def _previous_records(points: list[dict], date: str | None) -> dict | None:
+    """The record that stood just before `date` (the last frontier point strictly earlier)."""
+    if not date:
+        return None
+    dates = [p["date"] or "" for p in points]
+    i = bisect_left(dates, date)
+    return points[i - 1] if i > 0 else None
+
+
+def _seed_losses(session: Session, ids: set[int]) -> dict[int, tuple[list[float], list[float]]]:
+    out: dict[int, tuple[list[float], list[float]]] = {i: ([], []) for i in ids}
+    for sid, loss, bpb in session.execute(select(RunRow.submission_id, RunRow.val_loss, RunRow.val_bpb).where(
+            RunRow.submission_id.in_(ids), RunRow.counts.is_(True), RunRow.val_loss.is_not(None))):
+        out[sid][0].append(loss)
+        out[sid][1].append(bpb)
+    return out
+
+
+def leaderboard(session: Session, f: Filters) -> dict:
+    times, ranks = _times_subquery(), _rank_subquery(f.track)
+    query = (select(SubmissionRow, ranks.c.rank, times.c.train_s, times.c.eval_s)
+             .outerjoin(ranks, ranks.c.sid == SubmissionRow.id).outerjoin(times, times.c.sid == SubmissionRow.id)
+             .where(SubmissionRow.track == f.track))
+    if f.verdict:
+        query = query.where(SubmissionRow.verdict == f.verdict)
+    if f.author:
+        query = query.where(or_(SubmissionRow.author == f.author, SubmissionRow.github_id == f.author))
+    if f.q:
+        like = f"%{f.q.replace('%', '').replace('_', '')}%"
+        query = query.where(or_(SubmissionRow.name.ilike(like), SubmissionRow.author.ilike(like),
+                                SubmissionRow.key.ilike(like)))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    column = {"rank": ranks.c.rank, "val_bpb": SubmissionRow.mean_val_bpb, "date": SubmissionRow.date,
+              "bytes": SubmissionRow.bytes_max, "name": SubmissionRow.name, "author": SubmissionRow.author,
+              "seeds": SubmissionRow.n_seeds, "train_s": times.c.train_s, "eval_s": times.c.eval_s}[f.sort]
+    ordered = column.desc() if f.order == "desc" else column.asc()
+    query = query.order_by(column.is_(None), ordered, SubmissionRow.mean_val_bpb.is_(None),
+                           SubmissionRow.mean_val_bpb, SubmissionRow.id)
+    page = session.execute(query.limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
+
+    ids = [row.SubmissionRow.id for row in page]
+    checks: dict[int, list[dict]] = {i: [] for i in ids}
+    for c in session.scalars(select(CheckRow).where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.position)):
+        checks[c.submission_id].append({"id": c.check_id, "status": c.status, "message": c.message})
+    points = frontier(session, f.track) if f.track == RECORD_TRACK else []
+    previous = {i: _previous_records(points, row.SubmissionRow.date) for i, row in zip(ids, page)}
+    losses = _seed_losses(session, set(ids) | {p["id"] for p in previous.values() if p})
+    best = points and min(p["val_bpb"] for p in points)
+    items = []
+    for row in page:
+        sub = row.SubmissionRow
+        prev = previous[sub.id]
+        item = submission_summary(sub, row.rank, row.train_s, row.eval_s)
+        item["checks"] = checks[sub.id]
+        item["best"] = bool(best) and sub.verdict == "record" and sub.mean_val_bpb == best
+        item["previous_record"] = None
+        if prev and prev["id"] != sub.id and sub.mean_val_bpb is not None:
+            item["previous_record"] = {"id": prev["id"], "name": prev["name"], "val_bpb": prev["val_bpb"],
+                                       "delta_bpb": sub.mean_val_bpb - prev["val_bpb"]}
+            new, ref = losses.get(sub.id), losses.get(prev["id"])
+            if new and ref and new[0] and ref[0]:
+                item["previous_record"]["significance"] = welch_improvement(new[0], ref[0], new[1], ref[1]).as_dict()
+        items.append(item)
+    return {"track": f.track, "total": total, "page": f.page, "per_page": f.per_page,
+            "pages": max(1, -(-total // f.per_page)), "items": items}
+
+
+def submission_summary(sub: SubmissionRow, rank: int | None, train_s: float | None, eval_s: float | None) -> dict:
+    return {
+        "id": sub.id, "key": sub.key, "rank": rank, "name": sub.name, "author": sub.author,
+        "github_id": sub.github_id, "date": sub.date, "track": sub.track, "verdict": sub.verdict,
+        "mean_val_bpb": sub.mean_val_bpb, "std_val_bpb": sub.std_val_bpb, "mean_val_loss": sub.mean_val_loss,
+        "n_seeds": sub.n_seeds, "bytes_max": sub.bytes_max,
+        "headroom_bytes": BYTES_LIMIT - sub.bytes_max if sub.bytes_max is not None else None,
+        "train_time_s": train_s, "eval_time_s": eval_s,
+    }
+
+
+def submission_detail(session: Session, sid: int) -> dict | None:
+    sub = session.get(SubmissionRow, sid)
+    if sub is None:
+        return None
+    report = json.loads(sub.report_json)
+    runs = session.scalars(select(RunRow).where(RunRow.submission_id == sid).order_by(RunRow.log_path)).all()
+    counted = [r for r in runs if r.counts]
+    rank = None
+    if sub.verdict != "invalid" and sub.mean_val_bpb is not None:
+        rank = 1 + session.scalar(select(func.count()).where(
+            SubmissionRow.track == sub.track, SubmissionRow.verdict != "invalid",
+            SubmissionRow.mean_val_bpb < sub.mean_val_bpb))
+    summary = submission_summary(sub, rank, max((r.train_time_s for r in counted if r.train_time_s is not None), default=None),
+                                 max((r.eval_time_s for r in counted if r.eval_time_s is not None), default=None))
+    return {
+        **summary,
+        "readme": sub.readme, "submission_json": sub.submission_json,
+        "claimed": report.get("claimed", {}), "seeds": report.get("seeds", []),
+        "not_a_record_because": report.get("not_a_record_because", []), "warnings": report.get("warnings", []),
+        "checks": [{"id": c.check_id, "status": c.status, "message": c.message} for c in sub.checks],
+        "runs": [run_summary(r) for r in runs],
+        "files": [{"path": a.path, "kind": a.kind, "bytes": a.bytes, "sha256": a.sha256} for a in sub.files],
+    }
+
+
+def run_summary(r: RunRow) -> dict:
+    return {"id": r.id, "submission_id": r.submission_id, "log": r.log_path, "counts": r.counts, "seed": r.seed,
+            "val_bpb": r.val_bpb, "val_loss": r.val_loss, "score_stage": r.score_stage, "bytes_total": r.bytes_total,
+            "bytes_code": r.bytes_code, "bytes_model": r.bytes_model, "train_time_s": r.train_time_s,
+            "artifact_time_s": r.artifact_time_s, "eval_time_s": r.eval_time_s, "steps": r.steps,
+            "val_tokens": r.val_tokens, "world_size": r.world_size, "gpu": r.gpu,
+            "warnings": json.loads(r.warnings_json or "[]")}
+
+
+def run_detail(session: Session, rid: int) -> dict | None:
+    run = session.get(RunRow, rid)
+    if run is None:
+        return None
+    points = session.execute(select(MetricPointRow.step, MetricPointRow.train_time_s, MetricPointRow.train_loss,
+                                    MetricPointRow.val_loss, MetricPointRow.val_bpb)
+                             .where(MetricPointRow.run_id == rid).order_by(MetricPointRow.step)).all()
+    sub = session.get(SubmissionRow, run.submission_id)
+    return {**run_summary(run), "submission_name": sub.name, "source_path": sub.source_path,
+            "stages": [{"name": s.name, "val_loss": s.val_loss, "val_bpb": s.val_bpb, "time_s": s.time_s,
+                        "after_artifact": s.after_artifact, "diagnostic": s.diagnostic, "failed": s.failed}
+                       for s in run.stages],
+            "curve": [dict(p._mapping) for p in points]}
+
+
+def curves(session: Session, sids: list[int]) -> dict[int, list[dict]]:
+    """Per submission, the counted runs' curves: [{seed, points}] (one query for all)."""
+    runs = session.execute(select(RunRow.id, RunRow.submission_id, RunRow.seed)
+                           .where(RunRow.submission_id.in_(sids), RunRow.counts.is_(True))
+                           .order_by(RunRow.log_path)).all()
+    by_run: dict[int, list] = {r.id: [] for r in runs}
+    for p in session.execute(select(MetricPointRow).where(MetricPointRow.run_id.in_(list(by_run)))
+                             .order_by(MetricPointRow.run_id, MetricPointRow.step)).scalars():
+        by_run[p.run_id].append({"step": p.step, "train_loss": p.train_loss, "val_bpb": p.val_bpb})
+    out: dict[int, list[dict]] = {sid: [] for sid in sids}
+    for r in runs:
+        out[r.submission_id].append({"run_id": r.id, "seed": r.seed, "points": by_run[r.id]})
+    return out
+
+
+def live_launches(session: Session) -> list[dict]:
+    """Launches in progress, with each seed's live curve (the launcher streams them in)."""
+    out = []
+    for launch in session.scalars(select(LaunchRow).where(LaunchRow.state == "running")
+                                  .order_by(LaunchRow.created_at.desc()).limit(20)):
+        seeds = []
+        for s in launch.seeds:
+            points = session.execute(select(LaunchPointRow.step, LaunchPointRow.train_loss, LaunchPointRow.val_bpb)
+                                     .where(LaunchPointRow.seed_id == s.id).order_by(LaunchPointRow.step)).all()
+            seeds.append({"seed": s.seed, "state": s.state, "step": s.step, "total_steps": s.total_steps,
+                          "val_bpb": s.val_bpb, "points": [dict(p._mapping) for p in points]})
+        out.append({"group": launch.group, "backend": launch.backend, "gpus": launch.gpus, "seeds": seeds})
+    return out
+
+
+TRACKS = (RECORD_TRACK, NON_RECORD_TRACK)

@@ -1,0 +1,324 @@
+"""The web leaderboard: server-rendered pages and a JSON API over the tracker's database.
+
+Read-only unless a token is configured, which turns on `POST /api/runs` (a launcher publishing
+a finished group to a shared server). Every README, log and JSON value is untrusted: Markdown
+is rendered with raw HTML off (markdown-it escapes it and refuses javascript: links), every
+other value is escaped by Jinja, and a Content-Security-Policy forbids scripts outright.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Body, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import queries
+from .charts import line_chart
+from .db import ArtifactRow, SubmissionRow, open_database
+from .significance import welch_improvement
+from .submission import NON_RECORD_TRACK, RECORD_TRACK, is_inside
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+STATIC = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+MAX_LOG_VIEW_BYTES = 5_000_000
+MAX_UPLOAD_BYTES = 50_000_000
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,120}$")
+TRACK_PARAM = {"record": RECORD_TRACK, "non-record": NON_RECORD_TRACK}
+
+markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+class PublishedFolder(BaseModel):
+    """A records folder sent by a launcher: its files by name (text only: logs, JSON, README, code)."""
+
+    name: str = Field(pattern=SAFE_NAME.pattern)
+    track: str = Field(pattern="^(record|non-record)$")
+    files: dict[str, str]
+
+
+def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: Path | None = None) -> FastAPI:
+    sessions: sessionmaker[Session] = open_database(db_url)
+    app = FastAPI(title="golf leaderboard", version="0.1.0",
+                  description="Parameter Golf submissions, every number re-derived from their logs.")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    templates = Jinja2Templates(directory=TEMPLATES)
+    templates.env.filters["markdown"] = lambda text: markdown.render(text or "")
+    templates.env.globals["fmt"] = _fmt
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def filters(track: str, verdict, author, q, sort, order, page_no, per_page) -> queries.Filters:
+        return queries.Filters(track=track, verdict=verdict, author=author or None, q=q or None, sort=sort,
+                               order=order, page=page_no, per_page=per_page)
+
+    VerdictQ = Annotated[str | None, Query(pattern="^(record|non-record|needs-review|invalid)$")]
+    SortQ = Annotated[str, Query(pattern="^(" + "|".join(sorted(queries.SORTS)) + ")$")]
+    OrderQ = Annotated[str, Query(pattern="^(asc|desc)$")]
+    PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
+    PerPageQ = Annotated[int, Query(ge=1, le=queries.MAX_PER_PAGE)]
+    TextQ = Annotated[str | None, Query(max_length=200)]
+
+    # ---- pages
+
+    def board(request: Request, track_name: str, verdict, author, q, sort, order, page_no, per_page):
+        with sessions() as session:
+            data = queries.leaderboard(session, filters(TRACK_PARAM[track_name], verdict, author, q, sort, order,
+                                                        page_no, per_page))
+        args = {"verdict": verdict or "", "author": author or "", "q": q or "", "sort": sort, "order": order,
+                "per_page": per_page}
+        return page(request, "index.html", data=data, track_name=track_name, args=args, verdicts=queries.VERDICTS)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request, verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None,
+              sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50):
+        return board(request, "record", verdict, author, q, sort, order, page, per_page)
+
+    @app.get("/non-record", response_class=HTMLResponse, include_in_schema=False)
+    def non_record(request: Request, verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None,
+                   sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50):
+        return board(request, "non-record", verdict, author, q, sort, order, page, per_page)
+
+    @app.get("/submissions/{sid}", response_class=HTMLResponse, include_in_schema=False)
+    def submission_page(request: Request, sid: int):
+        with sessions() as session:
+            detail = queries.submission_detail(session, sid)
+            if detail is None:
+                return page(request, "404.html", 404, what=f"submission {sid}")
+            curves = queries.curves(session, [sid])[sid]
+        pretty_json = _pretty_json(detail["submission_json"])
+        charts = {
+            "val_bpb": line_chart([(f"seed {c['seed']}", [(p["step"], p["val_bpb"]) for p in c["points"]])
+                                   for c in curves], "step", "val_bpb", "val_bpb per seed"),
+            "train_loss": line_chart([(f"seed {c['seed']}", [(p["step"], p["train_loss"]) for p in c["points"]])
+                                      for c in curves], "step", "train loss", "train loss per seed"),
+        }
+        return page(request, "submission.html", s=detail, pretty_json=pretty_json, charts=charts,
+                    disagreements=_disagreements(detail))
+
+    @app.get("/submissions/{sid}/files/{path:path}", response_class=PlainTextResponse, include_in_schema=False)
+    def submission_file(sid: int, path: str):
+        with sessions() as session:
+            sub = session.get(SubmissionRow, sid)
+            known = sub is not None and session.scalar(select(ArtifactRow.id).where(
+                ArtifactRow.submission_id == sid, ArtifactRow.path == path, ArtifactRow.kind.in_(
+                    ("log", "json", "readme", "code", "other"))))
+            if not known:
+                raise HTTPException(404, "no such file")
+            file = _inside(Path(sub.source_path), path)
+        return PlainTextResponse(file.read_bytes()[:MAX_LOG_VIEW_BYTES].decode("utf-8", errors="replace"),
+                                 headers={"Content-Disposition": "inline"})
+
+    @app.get("/runs/{rid}", response_class=HTMLResponse, include_in_schema=False)
+    def run_page(request: Request, rid: int, q: TextQ = None):
+        with sessions() as session:
+            run = queries.run_detail(session, rid)
+        if run is None:
+            return page(request, "404.html", 404, what=f"run {rid}")
+        lines = []
+        try:
+            text = _inside(Path(run["source_path"]), run["log"]).read_bytes()[:MAX_LOG_VIEW_BYTES]
+            lines = text.decode("utf-8", errors="replace").splitlines()
+        except HTTPException:
+            pass
+        score_prefix = "score stage:" if any(line.startswith("score stage:") for line in lines) else None
+        shown = [(i + 1, line, bool(q and q.lower() in line.lower()),
+                  bool(score_prefix and line.startswith(score_prefix)) or bool(
+                      run["val_bpb"] is not None and f"{run['val_bpb']:.8f}" in line))
+                 for i, line in enumerate(lines)]
+        if q:
+            shown = [row for row in shown if row[2]]
+        chart = line_chart([("val_bpb", [(p["step"], p["val_bpb"]) for p in run["curve"]])], "step", "val_bpb")
+        loss_chart = line_chart([("train loss", [(p["step"], p["train_loss"]) for p in run["curve"]])], "step",
+                                "train loss")
+        return page(request, "run.html", r=run, lines=shown, q=q or "", chart=chart, loss_chart=loss_chart,
+                    total_lines=len(lines))
+
+    @app.get("/live", response_class=HTMLResponse, include_in_schema=False)
+    def live_page(request: Request):
+        with sessions() as session:
+            launches = queries.live_launches(session)
+        for launch in launches:
+            launch["chart"] = line_chart([(f"seed {s['seed']}", [(p["step"], p["train_loss"]) for p in s["points"]])
+                                          for s in launch["seeds"]], "step", "train loss")
+        return page(request, "live.html", launches=launches)
+
+    @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+    def compare_page(request: Request, ids: Annotated[str, Query(max_length=100)] = ""):
+        data = compare_data(ids)
+        overlay = line_chart([(f"{s['name'][:30]} s{c['seed']}", [(p["step"], p["val_bpb"]) for p in c["points"]])
+                              for s in data["submissions"] for c in s["curves"]], "step", "val_bpb", "val_bpb")
+        return page(request, "compare.html", data=data, overlay=overlay)
+
+    @app.get("/frontier", response_class=HTMLResponse, include_in_schema=False)
+    def frontier_page(request: Request):
+        with sessions() as session:
+            points = queries.frontier(session)
+        chart = line_chart([("record val_bpb", [(i, p["val_bpb"]) for i, p in enumerate(points)])],
+                           "record number (oldest first)", "val_bpb", "record val_bpb over time")
+        return page(request, "frontier.html", points=points, chart=chart)
+
+    # ---- JSON API
+
+    @app.get("/api/leaderboard", tags=["leaderboard"])
+    def api_leaderboard(track: Annotated[str, Query(pattern="^(record|non-record)$")] = "record",
+                        verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None, sort: SortQ = "rank",
+                        order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50) -> dict:
+        """The ranking: filters, sorting and paging as on the pages."""
+        with sessions() as session:
+            return queries.leaderboard(session, filters(TRACK_PARAM[track], verdict, author, q, sort, order, page,
+                                                        per_page))
+
+    @app.get("/api/submissions/{sid}", tags=["submissions"])
+    def api_submission(sid: int) -> dict:
+        with sessions() as session:
+            detail = queries.submission_detail(session, sid)
+        if detail is None:
+            raise HTTPException(404, f"no submission {sid}")
+        return detail
+
+    @app.get("/api/submissions/{sid}/checks", tags=["checks"])
+    def api_checks(sid: int) -> list[dict]:
+        return api_submission(sid)["checks"]
+
+    @app.get("/api/runs/{rid}", tags=["runs"])
+    def api_run(rid: int) -> dict:
+        with sessions() as session:
+            run = queries.run_detail(session, rid)
+        if run is None:
+            raise HTTPException(404, f"no run {rid}")
+        run.pop("source_path")
+        return run
+
+    @app.get("/api/frontier", tags=["leaderboard"])
+    def api_frontier() -> list[dict]:
+        with sessions() as session:
+            return queries.frontier(session)
+
+    @app.get("/api/compare", tags=["submissions"])
+    def api_compare(ids: Annotated[str, Query(max_length=100)] = "") -> dict:
+        return compare_data(ids)
+
+    @app.get("/api/live", tags=["runs"])
+    def api_live() -> list[dict]:
+        with sessions() as session:
+            return queries.live_launches(session)
+
+    @app.post("/api/runs", tags=["runs"], status_code=201)
+    def api_publish(folder: Annotated[PublishedFolder, Body()], authorization: Annotated[str | None, Header()] = None) -> dict:
+        """Publish a finished group (off unless the server was started with --token)."""
+        if token is None:
+            raise HTTPException(404, "publishing is off on this server")
+        if not authorization or not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "a valid bearer token is needed")
+        return publish(folder)
+
+    def publish(folder: PublishedFolder) -> dict:
+        from .importer import import_folder
+
+        if sum(len(v) for v in folder.files.values()) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, "the folder is too large")
+        bad = [name for name in folder.files if not SAFE_NAME.match(name)]
+        if bad or not folder.files:
+            raise HTTPException(422, f"file names must be plain names: {bad[:3]}")
+        root = Path(ingest_dir or tempfile.mkdtemp(prefix="golf-ingest-"))
+        dest = root / TRACK_PARAM[folder.track] / folder.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, content in folder.files.items():
+            (dest / name).write_text(content)
+        outcome = import_folder(sessions, dest)
+        if outcome.status == "failed":
+            raise HTTPException(422, outcome.reason)
+        with sessions() as session:
+            sid = session.scalar(select(SubmissionRow.id).where(SubmissionRow.source_path == str(dest.resolve())))
+        return {"status": outcome.status, "id": sid}
+
+    def compare_data(ids_text: str) -> dict:
+        try:
+            ids = list(dict.fromkeys(int(x) for x in ids_text.split(",") if x.strip()))
+        except ValueError:
+            raise HTTPException(422, "ids must be comma-separated integers") from None
+        if not 2 <= len(ids) <= 4:
+            raise HTTPException(422, "compare 2 to 4 submissions: ?ids=1,2")
+        with sessions() as session:
+            details = [queries.submission_detail(session, i) for i in ids]
+            if any(d is None for d in details):
+                raise HTTPException(404, "no such submission")
+            curves = queries.curves(session, ids)
+        subs = []
+        for d in details:
+            counted = [r for r in d["runs"] if r["counts"] and r["val_loss"] is not None]
+            subs.append({k: d[k] for k in ("id", "name", "author", "verdict", "mean_val_bpb", "std_val_bpb",
+                                           "n_seeds", "bytes_max", "train_time_s", "eval_time_s", "track")}
+                        | {"val_losses": [r["val_loss"] for r in counted], "val_bpbs": [r["val_bpb"] for r in counted],
+                           "curves": curves[d["id"]]})
+        tests = []
+        for a in subs:
+            for b in subs:
+                if a["id"] < b["id"] and a["val_losses"] and b["val_losses"]:
+                    tests.append({"new": a["id"], "reference": b["id"], **welch_improvement(
+                        a["val_losses"], b["val_losses"], a["val_bpbs"], b["val_bpbs"]).as_dict()})
+        return {"submissions": subs, "welch": tests}
+
+    return app
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """A file of a submission folder; nothing a request names may leave it."""
+    path = root / relative
+    if not is_inside(path, root) or not path.is_file():
+        raise HTTPException(404, "no such file")
+    return path
+
+
+def _pretty_json(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def _disagreements(detail: dict) -> dict[int, list[str]]:
+    """Per seed, the fields where the logs and submission.json's per-seed claims differ."""
+    claimed = detail["claimed"].get("per_seed", {}) or {}
+    out: dict[int, list[str]] = {}
+    for seed in detail["seeds"]:
+        claim = claimed.get(str(seed["seed"])) or {}
+        for field in ("val_bpb", "val_loss"):
+            mine, theirs = seed.get(field), claim.get(field)
+            if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and abs(mine - theirs) > 5e-5:
+                out.setdefault(seed["seed"], []).append(field)
+    return out
+
+
+def _fmt(value, spec: str = "") -> str:
+    if value is None:
+        return "—"
+    try:
+        return format(value, spec) if spec else str(value)
+    except (TypeError, ValueError):
+        return str(value)
