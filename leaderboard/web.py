@@ -5,8 +5,6 @@ a finished group to a shared server). Every README, log and JSON value is untrus
 is rendered with raw HTML off (markdown-it escapes it and refuses javascript: links), every
 other value is escaped by Jinja, and a Content-Security-Policy forbids scripts outright.
 """
-from __future__ import annotations
-
 import hmac
 import json
 import re
@@ -14,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Body, FastAPI, Header, HTTPException, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -38,6 +36,15 @@ MAX_UPLOAD_BYTES = 50_000_000
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,120}$")
 TRACK_PARAM = {"record": RECORD_TRACK, "non-record": NON_RECORD_TRACK}
 
+VerdictQ = Annotated[str | None, Query(pattern="^(record|non-record|needs-review|invalid)$")]
+SortQ = Annotated[str, Query(pattern="^(" + "|".join(sorted(queries.SORTS)) + ")$")]
+OrderQ = Annotated[str, Query(pattern="^(asc|desc)$")]
+PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
+PerPageQ = Annotated[int, Query(ge=1, le=queries.MAX_PER_PAGE)]
+TextQ = Annotated[str | None, Query(max_length=200)]
+MAX_ID = 2**62  # SQLite integers are 64-bit
+IdP = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+
 markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
@@ -51,7 +58,7 @@ class PublishedFolder(BaseModel):
 
 def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: Path | None = None) -> FastAPI:
     sessions: sessionmaker[Session] = open_database(db_url)
-    app = FastAPI(title="golf leaderboard", version="0.1.0",
+    app = FastAPI(title="golf leaderboard", version="0.1.0", docs_url=None, redoc_url=None,  # no CDN scripts
                   description="Parameter Golf submissions, every number re-derived from their logs.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(directory=TEMPLATES)
@@ -74,13 +81,6 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         return queries.Filters(track=track, verdict=verdict, author=author or None, q=q or None, sort=sort,
                                order=order, page=page_no, per_page=per_page)
 
-    VerdictQ = Annotated[str | None, Query(pattern="^(record|non-record|needs-review|invalid)$")]
-    SortQ = Annotated[str, Query(pattern="^(" + "|".join(sorted(queries.SORTS)) + ")$")]
-    OrderQ = Annotated[str, Query(pattern="^(asc|desc)$")]
-    PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
-    PerPageQ = Annotated[int, Query(ge=1, le=queries.MAX_PER_PAGE)]
-    TextQ = Annotated[str | None, Query(max_length=200)]
-
     # ---- pages
 
     def board(request: Request, track_name: str, verdict, author, q, sort, order, page_no, per_page):
@@ -102,7 +102,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         return board(request, "non-record", verdict, author, q, sort, order, page, per_page)
 
     @app.get("/submissions/{sid}", response_class=HTMLResponse, include_in_schema=False)
-    def submission_page(request: Request, sid: int):
+    def submission_page(request: Request, sid: IdP):
         with sessions() as session:
             detail = queries.submission_detail(session, sid)
             if detail is None:
@@ -119,7 +119,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
                     disagreements=_disagreements(detail))
 
     @app.get("/submissions/{sid}/files/{path:path}", response_class=PlainTextResponse, include_in_schema=False)
-    def submission_file(sid: int, path: str):
+    def submission_file(sid: IdP, path: str):
         with sessions() as session:
             sub = session.get(SubmissionRow, sid)
             known = sub is not None and session.scalar(select(ArtifactRow.id).where(
@@ -132,7 +132,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
                                  headers={"Content-Disposition": "inline"})
 
     @app.get("/runs/{rid}", response_class=HTMLResponse, include_in_schema=False)
-    def run_page(request: Request, rid: int, q: TextQ = None):
+    def run_page(request: Request, rid: IdP, q: TextQ = None):
         with sessions() as session:
             run = queries.run_detail(session, rid)
         if run is None:
@@ -192,7 +192,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
                                                         per_page))
 
     @app.get("/api/submissions/{sid}", tags=["submissions"])
-    def api_submission(sid: int) -> dict:
+    def api_submission(sid: IdP) -> dict:
         with sessions() as session:
             detail = queries.submission_detail(session, sid)
         if detail is None:
@@ -200,11 +200,11 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         return detail
 
     @app.get("/api/submissions/{sid}/checks", tags=["checks"])
-    def api_checks(sid: int) -> list[dict]:
+    def api_checks(sid: IdP) -> list[dict]:
         return api_submission(sid)["checks"]
 
     @app.get("/api/runs/{rid}", tags=["runs"])
-    def api_run(rid: int) -> dict:
+    def api_run(rid: IdP) -> dict:
         with sessions() as session:
             run = queries.run_detail(session, rid)
         if run is None:
@@ -260,8 +260,8 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
             ids = list(dict.fromkeys(int(x) for x in ids_text.split(",") if x.strip()))
         except ValueError:
             raise HTTPException(422, "ids must be comma-separated integers") from None
-        if not 2 <= len(ids) <= 4:
-            raise HTTPException(422, "compare 2 to 4 submissions: ?ids=1,2")
+        if not 2 <= len(ids) <= 4 or not all(1 <= i <= MAX_ID for i in ids):
+            raise HTTPException(422, "compare 2 to 4 submissions by id: ?ids=1,2")
         with sessions() as session:
             details = [queries.submission_detail(session, i) for i in ids]
             if any(d is None for d in details):

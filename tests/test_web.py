@@ -1,0 +1,168 @@
+"""The web leaderboard with FastAPI's TestClient on a database imported from the real records."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from conftest import RECORDS
+from leaderboard.db import open_database
+from leaderboard.importer import import_paths
+from leaderboard.report import check_paths
+from leaderboard.web import create_app
+
+HOSTILE_README = """# Totally normal submission <script>alert('readme')</script>
+
+<img src=x onerror="alert('img')">
+
+[click me](javascript:alert('link')) and [fine](https://example.com)
+
+<a href="javascript:alert(2)">raw link</a> <style>body{display:none}</style>
+"""
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web")
+    records = root / "records"
+    shutil.copytree(RECORDS, records, ignore=shutil.ignore_patterns("EXPECTED.json"))
+    hostile = records / "track_10min_16mb" / "2026-05-01_Hostile"
+    shutil.copytree(records / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed", hostile)
+    (hostile / "README.md").write_text(HOSTILE_README)
+    claims = json.loads((hostile / "submission.json").read_text())
+    claims["name"] = "<script>alert('name')</script>"
+    claims["author"] = "<img src=x onerror=alert(1)>"
+    (hostile / "submission.json").write_text(json.dumps(claims))
+    log = next(hostile.glob("*.log"))
+    log.write_text("<script>alert('log')</script>\n" + log.read_text())
+    url = f"sqlite:///{root / 'golf.db'}"
+    outcomes = import_paths(open_database(url), [records])
+    assert all(o.status == "imported" for o in outcomes)
+    app = create_app(url, token="s3cret-token", ingest_dir=root / "published")
+    return TestClient(app), records, app
+
+
+def test_ranking_matches_golf_check(web):
+    client, records, _ = web
+    board = client.get("/api/leaderboard", params={"per_page": 200}).json()
+    items = board["items"]
+    ranked = [i for i in items if i["rank"] is not None]
+    assert [i["rank"] for i in ranked] == list(range(1, len(ranked) + 1))
+    assert [i["mean_val_bpb"] for i in ranked] == sorted(i["mean_val_bpb"] for i in ranked)
+    assert all(i["verdict"] != "invalid" for i in ranked)
+    assert all(i["rank"] is None for i in items if i["verdict"] == "invalid") and items[-1]["rank"] is None
+    best = [i for i in items if i["best"]]  # the hostile copy ties the best record, so both are highlighted
+    assert len(best) == 2 and all(b["verdict"] == "record" and b["mean_val_bpb"] == min(
+        i["mean_val_bpb"] for i in items if i["verdict"] == "record") for b in best)
+
+    document = check_paths([records / "track_10min_16mb", records / "track_non_record_16mb"])
+    by_name = {s["name"]: s for s in document["submissions"]}
+    all_items = items + client.get("/api/leaderboard", params={"track": "non-record", "per_page": 200}).json()["items"]
+    assert len(all_items) == len(by_name) == 14
+    for item in all_items:
+        report = by_name[item["name"]]
+        assert item["verdict"] == report["verdict"]
+        assert item["mean_val_bpb"] == report["summary"]["mean_val_bpb"]
+        assert item["std_val_bpb"] == report["summary"]["std_val_bpb"]
+        assert item["n_seeds"] == report["summary"]["n_seeds"]
+        detail = client.get(f"/api/submissions/{item['id']}").json()
+        assert [c["status"] for c in detail["checks"]] == [c["status"] for c in report["checks"]]
+        assert [(s["seed"], s["val_bpb"]) for s in detail["seeds"]] == [(s["seed"], s["val_bpb"]) for s in report["seeds"]]
+
+
+def test_filters_sorting_and_paging(web):
+    client, _, _ = web
+    records = client.get("/api/leaderboard", params={"verdict": "record"}).json()
+    assert records["total"] == 5 and {i["verdict"] for i in records["items"]} == {"record"}
+    pages = [client.get("/api/leaderboard", params={"per_page": 3, "page": p}).json() for p in (1, 2, 3, 4)]
+    assert pages[0]["pages"] == 4 and len(pages[3]["items"]) == 2
+    ids = [i["id"] for p in pages for i in p["items"]]
+    assert len(ids) == len(set(ids)) == pages[0]["total"]
+    by_date = client.get("/api/leaderboard", params={"sort": "date", "order": "desc"}).json()["items"]
+    dates = [i["date"] for i in by_date]
+    assert dates == sorted(dates, reverse=True)
+    found = client.get("/api/leaderboard", params={"q": "LeakyReLU"}).json()
+    assert found["total"] == 1 and "LeakyReLU" in found["items"][0]["name"]
+    author = found["items"][0]["author"]
+    assert client.get("/api/leaderboard", params={"author": author}).json()["total"] >= 1
+    html = client.get("/", params={"verdict": "invalid"}).text
+    assert "Sliding Window" in html and "LeakyReLU" not in html
+
+
+def test_pages_render_and_bad_requests_are_4xx(web):
+    client, _, _ = web
+    first = client.get("/api/leaderboard").json()["items"][0]
+    for url in ("/", "/non-record", f"/submissions/{first['id']}", "/frontier", "/live", "/static/style.css",
+                f"/compare?ids={first['id']},{first['id'] + 1}"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+    run_id = client.get(f"/api/submissions/{first['id']}").json()["runs"][0]["id"]
+    run = client.get(f"/runs/{run_id}")
+    assert run.status_code == 200 and 'class="line score"' in run.text
+    assert client.get(f"/runs/{run_id}", params={"q": "val_bpb"}).text.count('class="line') >= 1
+    assert client.get("/submissions/99999").status_code == 404
+    assert client.get("/api/submissions/99999").status_code == 404
+    assert client.get("/api/runs/99999").status_code == 404
+    assert client.get("/submissions/abc").status_code == 422
+    assert client.get("/?sort=evil").status_code == 422
+    assert client.get("/api/leaderboard?per_page=100000").status_code == 422
+    assert client.get("/compare?ids=1").status_code == 422
+    assert client.get(f"/submissions/{first['id']}/files/../../../../etc/passwd").status_code == 404
+    assert client.get(f"/submissions/{first['id']}/files/%2e%2e/%2e%2e/etc/passwd").status_code == 404
+
+
+def test_hostile_readme_log_and_json_render_inert(web):
+    client, _, _ = web
+    item = next(i for i in client.get("/api/leaderboard", params={"per_page": 200}).json()["items"]
+                if "alert('name')" in i["name"])
+    pages = [client.get("/").text, client.get(f"/submissions/{item['id']}").text]
+    run_id = client.get(f"/api/submissions/{item['id']}").json()["runs"][0]["id"]
+    pages.append(client.get(f"/runs/{run_id}").text)
+    for html in pages:
+        assert "<script" not in html.lower()
+        assert not re.search(r"<[^>]+\son\w+\s*=", html, re.I)  # no event handler on any tag
+        assert not re.search(r"""href\s*=\s*["']?\s*javascript:""", html, re.I)
+        assert "<style" not in html.lower()
+    detail = pages[1]
+    assert "&lt;script&gt;alert('readme')&lt;/script&gt;" in detail  # shown as text, not run
+    assert '<a href="https://example.com">fine</a>' in detail  # ordinary Markdown still works
+    assert "&lt;script&gt;alert(&#39;log&#39;)&lt;/script&gt;" in pages[2]
+
+
+def test_publishing_needs_the_token(web, tmp_path):
+    client, records, app = web
+    folder = records / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
+    files = {p.name: p.read_text() for p in folder.iterdir() if p.is_file() and p.suffix in (".log", ".json", ".md")}
+    body = {"name": "2026-06-01_Published", "track": "record", "files": files}
+    assert client.post("/api/runs", json=body).status_code == 401
+    assert client.post("/api/runs", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    evil = dict(body, files={"../escape.log": "x"})
+    assert client.post("/api/runs", json=evil, headers={"Authorization": "Bearer s3cret-token"}).status_code == 422
+    bad_name = dict(body, name="../../etc")
+    assert client.post("/api/runs", json=bad_name, headers={"Authorization": "Bearer s3cret-token"}).status_code == 422
+    ok = client.post("/api/runs", json=body, headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 201, ok.text
+    assert client.get(f"/api/submissions/{ok.json()['id']}").json()["name"]
+    read_only = TestClient(create_app(f"sqlite:///{tmp_path / 'other.db'}"))
+    assert read_only.post("/api/runs", json=body, headers={"Authorization": "Bearer s3cret-token"}).status_code == 404
+
+
+def test_api_never_answers_500(web):
+    """schemathesis generates requests for every operation in the OpenAPI schema."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", web[2])
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 7
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case):
+            response = case.call()
+            assert response.status_code < 500, (case.path, case.query, response.text[:500])
+
+        check()
