@@ -48,6 +48,19 @@ IdP = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
+def _aligned_cell(renderer, tokens, idx, options, env):
+    """Table alignment as a class: the CSP allows no inline style."""
+    token = tokens[idx]
+    style = token.attrs.pop("style", None)
+    if style:
+        token.attrSet("class", "align-" + style.rsplit(":", 1)[-1].strip())
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+markdown.add_render_rule("th_open", _aligned_cell)
+markdown.add_render_rule("td_open", _aligned_cell)
+
+
 class PublishedFolder(BaseModel):
     """A records folder sent by a launcher: its files by name (text only: logs, JSON, README, code)."""
 
