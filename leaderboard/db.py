@@ -44,6 +44,8 @@ class SubmissionRow(Base):
     mean_val_loss: Mapped[float | None] = mapped_column(Float)
     n_seeds: Mapped[int] = mapped_column(Integer, default=0)
     bytes_max: Mapped[int | None] = mapped_column(Integer)
+    train_time_s: Mapped[float | None] = mapped_column(Float)  # the longest of the counted seeds (v4)
+    eval_time_s: Mapped[float | None] = mapped_column(Float)
     readme: Mapped[str | None] = mapped_column(Text)
     submission_json: Mapped[str | None] = mapped_column(Text)
     report_json: Mapped[str] = mapped_column(Text)
@@ -229,7 +231,19 @@ def _v3_launches(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in ("launches", "launch_seeds", "launch_points")])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches]
+def _v4_submission_times(conn: Connection) -> None:
+    """v4 keeps each submission's longest train and eval time on its row (the leaderboard sorts by them)
+    and indexes the ranking."""
+    columns = {c["name"] for c in inspect(conn).get_columns("submissions")}
+    for name in ("train_time_s", "eval_time_s"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE submissions ADD COLUMN {name} FLOAT"))
+            conn.execute(text(f"UPDATE submissions SET {name} = (SELECT MAX(runs.{name}) FROM runs "
+                              f"WHERE runs.submission_id = submissions.id AND runs.counts)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_track_bpb ON submissions (track, mean_val_bpb)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches, _v4_submission_times]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

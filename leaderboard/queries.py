@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from .db import CheckRow, LaunchPointRow, LaunchRow, LaunchSeedRow, MetricPointRow, RunRow, SubmissionRow
+from .db import CheckRow, LaunchPointRow, LaunchRow, MetricPointRow, RunRow, SubmissionRow
 from .significance import welch_improvement
 from .submission import NON_RECORD_TRACK, RECORD_TRACK
 
@@ -31,18 +32,17 @@ class Filters:
     per_page: int = 50
 
 
-def _times_subquery():
-    return (select(RunRow.submission_id.label("sid"), func.max(RunRow.train_time_s).label("train_s"),
-                   func.max(RunRow.eval_time_s).label("eval_s"), func.sum(RunRow.bytes_model).label("model_sum"),
-                   func.count().label("n_runs"))
-            .where(RunRow.counts.is_(True)).group_by(RunRow.submission_id).subquery())
+def _rankable_means(session: Session, track: str) -> list[float]:
+    """The sorted mean val_bpb of every ranked submission of a track: rank = place in this list."""
+    return list(session.scalars(select(SubmissionRow.mean_val_bpb).where(
+        SubmissionRow.track == track, SubmissionRow.verdict != "invalid", SubmissionRow.mean_val_bpb.is_not(None))
+        .order_by(SubmissionRow.mean_val_bpb)))
 
 
-def _rank_subquery(track: str):
-    rankable = (SubmissionRow.track == track, SubmissionRow.verdict != "invalid", SubmissionRow.mean_val_bpb.is_not(None))
-    return (select(SubmissionRow.id.label("sid"),
-                   func.rank().over(order_by=(SubmissionRow.mean_val_bpb, SubmissionRow.id)).label("rank"))
-            .where(*rankable).subquery())
+def rank_of(means: list[float], sub: SubmissionRow) -> int | None:
+    if sub.verdict == "invalid" or sub.mean_val_bpb is None:
+        return None
+    return bisect_left(means, sub.mean_val_bpb) + 1  # ties share a rank
 
 
 def frontier(session: Session, track: str = RECORD_TRACK) -> list[dict]:
@@ -77,11 +77,15 @@ def _seed_losses(session: Session, ids: set[int]) -> dict[int, tuple[list[float]
     return out
 
 
+@lru_cache(maxsize=20_000)
+def _welch(new_losses: tuple, ref_losses: tuple, new_bpb: tuple, ref_bpb: tuple) -> dict:
+    """The test between two sets of seeds; the same seeds give the same answer, so it is kept."""
+    return welch_improvement(list(new_losses), list(ref_losses), list(new_bpb), list(ref_bpb)).as_dict()
+
+
 def leaderboard(session: Session, f: Filters) -> dict:
-    times, ranks = _times_subquery(), _rank_subquery(f.track)
-    query = (select(SubmissionRow, ranks.c.rank, times.c.train_s, times.c.eval_s)
-             .outerjoin(ranks, ranks.c.sid == SubmissionRow.id).outerjoin(times, times.c.sid == SubmissionRow.id)
-             .where(SubmissionRow.track == f.track))
+    query = (select(SubmissionRow).where(SubmissionRow.track == f.track)
+             .options(defer(SubmissionRow.readme), defer(SubmissionRow.submission_json), defer(SubmissionRow.report_json)))
     if f.verdict:
         query = query.where(SubmissionRow.verdict == f.verdict)
     if f.author:
@@ -90,28 +94,34 @@ def leaderboard(session: Session, f: Filters) -> dict:
         like = f"%{f.q.replace('%', '').replace('_', '')}%"
         query = query.where(or_(SubmissionRow.name.ilike(like), SubmissionRow.author.ilike(like),
                                 SubmissionRow.key.ilike(like)))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    column = {"rank": ranks.c.rank, "val_bpb": SubmissionRow.mean_val_bpb, "date": SubmissionRow.date,
-              "bytes": SubmissionRow.bytes_max, "name": SubmissionRow.name, "author": SubmissionRow.author,
-              "seeds": SubmissionRow.n_seeds, "train_s": times.c.train_s, "eval_s": times.c.eval_s}[f.sort]
-    ordered = column.desc() if f.order == "desc" else column.asc()
-    query = query.order_by(column.is_(None), ordered, SubmissionRow.mean_val_bpb.is_(None),
-                           SubmissionRow.mean_val_bpb, SubmissionRow.id)
-    page = session.execute(query.limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
+    total = session.scalar(select(func.count()).select_from(query.with_only_columns(SubmissionRow.id).subquery()))
+    unranked = (SubmissionRow.verdict == "invalid") | SubmissionRow.mean_val_bpb.is_(None)
+    if f.sort == "rank":  # rank order is val_bpb order with the unranked last
+        keys = [unranked, SubmissionRow.mean_val_bpb]
+        keys = [k.desc() for k in keys] if f.order == "desc" else keys
+    else:
+        column = {"val_bpb": SubmissionRow.mean_val_bpb, "date": SubmissionRow.date, "bytes": SubmissionRow.bytes_max,
+                  "name": SubmissionRow.name, "author": SubmissionRow.author, "seeds": SubmissionRow.n_seeds,
+                  "train_s": SubmissionRow.train_time_s, "eval_s": SubmissionRow.eval_time_s}[f.sort]
+        keys = [column.is_(None), column.desc() if f.order == "desc" else column.asc()]
+    query = query.order_by(*keys, SubmissionRow.mean_val_bpb, SubmissionRow.id)
+    page = session.scalars(query.limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
+    means = _rankable_means(session, f.track)
 
-    ids = [row.SubmissionRow.id for row in page]
+    ids = [sub.id for sub in page]
     checks: dict[int, list[dict]] = {i: [] for i in ids}
-    for c in session.scalars(select(CheckRow).where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.position)):
-        checks[c.submission_id].append({"id": c.check_id, "status": c.status, "message": c.message})
+    for sid, check_id, status, message in session.execute(  # plain rows: ORM objects cost more than the query
+            select(CheckRow.submission_id, CheckRow.check_id, CheckRow.status, CheckRow.message)
+            .where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.submission_id, CheckRow.position)):
+        checks[sid].append({"id": check_id, "status": status, "message": message})
     points = frontier(session, f.track) if f.track == RECORD_TRACK else []
-    previous = {i: _previous_records(points, row.SubmissionRow.date) for i, row in zip(ids, page)}
+    previous = {sub.id: _previous_records(points, sub.date) for sub in page}
     losses = _seed_losses(session, set(ids) | {p["id"] for p in previous.values() if p})
     best = points and min(p["val_bpb"] for p in points)
     items = []
-    for row in page:
-        sub = row.SubmissionRow
+    for sub in page:
         prev = previous[sub.id]
-        item = submission_summary(sub, row.rank, row.train_s, row.eval_s)
+        item = submission_summary(sub, rank_of(means, sub))
         item["checks"] = checks[sub.id]
         item["best"] = bool(best) and sub.verdict == "record" and sub.mean_val_bpb == best
         item["previous_record"] = None
@@ -120,20 +130,21 @@ def leaderboard(session: Session, f: Filters) -> dict:
                                        "delta_bpb": sub.mean_val_bpb - prev["val_bpb"]}
             new, ref = losses.get(sub.id), losses.get(prev["id"])
             if new and ref and new[0] and ref[0]:
-                item["previous_record"]["significance"] = welch_improvement(new[0], ref[0], new[1], ref[1]).as_dict()
+                item["previous_record"]["significance"] = _welch(tuple(new[0]), tuple(ref[0]), tuple(new[1]),
+                                                                 tuple(ref[1]))
         items.append(item)
     return {"track": f.track, "total": total, "page": f.page, "per_page": f.per_page,
             "pages": max(1, -(-total // f.per_page)), "items": items}
 
 
-def submission_summary(sub: SubmissionRow, rank: int | None, train_s: float | None, eval_s: float | None) -> dict:
+def submission_summary(sub: SubmissionRow, rank: int | None) -> dict:
     return {
         "id": sub.id, "key": sub.key, "rank": rank, "name": sub.name, "author": sub.author,
         "github_id": sub.github_id, "date": sub.date, "track": sub.track, "verdict": sub.verdict,
         "mean_val_bpb": sub.mean_val_bpb, "std_val_bpb": sub.std_val_bpb, "mean_val_loss": sub.mean_val_loss,
         "n_seeds": sub.n_seeds, "bytes_max": sub.bytes_max,
         "headroom_bytes": BYTES_LIMIT - sub.bytes_max if sub.bytes_max is not None else None,
-        "train_time_s": train_s, "eval_time_s": eval_s,
+        "train_time_s": sub.train_time_s, "eval_time_s": sub.eval_time_s,
     }
 
 
@@ -143,14 +154,7 @@ def submission_detail(session: Session, sid: int) -> dict | None:
         return None
     report = json.loads(sub.report_json)
     runs = session.scalars(select(RunRow).where(RunRow.submission_id == sid).order_by(RunRow.log_path)).all()
-    counted = [r for r in runs if r.counts]
-    rank = None
-    if sub.verdict != "invalid" and sub.mean_val_bpb is not None:
-        rank = 1 + session.scalar(select(func.count()).where(
-            SubmissionRow.track == sub.track, SubmissionRow.verdict != "invalid",
-            SubmissionRow.mean_val_bpb < sub.mean_val_bpb))
-    summary = submission_summary(sub, rank, max((r.train_time_s for r in counted if r.train_time_s is not None), default=None),
-                                 max((r.eval_time_s for r in counted if r.eval_time_s is not None), default=None))
+    summary = submission_summary(sub, rank_of(_rankable_means(session, sub.track), sub))
     return {
         **summary,
         "readme": sub.readme, "submission_json": sub.submission_json,
