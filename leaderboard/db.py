@@ -46,6 +46,7 @@ class SubmissionRow(Base):
     bytes_max: Mapped[int | None] = mapped_column(Integer)
     train_time_s: Mapped[float | None] = mapped_column(Float)  # the longest of the counted seeds (v4)
     eval_time_s: Mapped[float | None] = mapped_column(Float)
+    compression_ratio: Mapped[float | None] = mapped_column(Float)  # raw / compressed model bytes, mean over seeds
     readme: Mapped[str | None] = mapped_column(Text)
     submission_json: Mapped[str | None] = mapped_column(Text)
     report_json: Mapped[str] = mapped_column(Text)
@@ -232,14 +233,16 @@ def _v3_launches(conn: Connection) -> None:
 
 
 def _v4_submission_times(conn: Connection) -> None:
-    """v4 keeps each submission's longest train and eval time on its row (the leaderboard sorts by them)
-    and indexes the ranking."""
+    """v4 keeps each submission's longest train and eval time and its compression ratio on its row
+    (the leaderboard sorts by them) and indexes the ranking. The ratio appears on the next import."""
     columns = {c["name"] for c in inspect(conn).get_columns("submissions")}
     for name in ("train_time_s", "eval_time_s"):
         if name not in columns:
             conn.execute(text(f"ALTER TABLE submissions ADD COLUMN {name} FLOAT"))
             conn.execute(text(f"UPDATE submissions SET {name} = (SELECT MAX(runs.{name}) FROM runs "
                               f"WHERE runs.submission_id = submissions.id AND runs.counts)"))
+    if "compression_ratio" not in columns:
+        conn.execute(text("ALTER TABLE submissions ADD COLUMN compression_ratio FLOAT"))
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_track_bpb ON submissions (track, mean_val_bpb)"))
 
 

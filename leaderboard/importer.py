@@ -82,6 +82,8 @@ def build_rows(folder: Path, key: str, digest: str, files: list[tuple[str, str, 
     counted = {s.score_log.log for s in sub.seeds}
     totals = [s.train.bytes_total for s in sub.seeds if s.train.bytes_total is not None]
     seed_times = report["seeds"]
+    counted_runs = [r for r in report["runs"] if r["log"] in counted]
+    ratios = [r["bytes_model_raw"] / r["bytes_model"] for r in counted_runs if r["bytes_model_raw"] and r["bytes_model"]]
     row = SubmissionRow(
         key=key, source_path=str(folder.resolve()), content_hash=digest, track=sub.track,
         name=sub.name, author=claims.author, github_id=claims.github_id, date=claims.date or folder.name[:10],
@@ -89,6 +91,7 @@ def build_rows(folder: Path, key: str, digest: str, files: list[tuple[str, str, 
         mean_val_loss=sub.mean("val_loss"), n_seeds=len(sub.seeds), bytes_max=max(totals) if totals else None,
         train_time_s=max((s["train_time_s"] for s in seed_times if s["train_time_s"] is not None), default=None),
         eval_time_s=max((s["eval_time_s"] for s in seed_times if s["eval_time_s"] is not None), default=None),
+        compression_ratio=sum(ratios) / len(ratios) if ratios else None,
         readme=_read_text(folder / "README.md"), submission_json=_read_text(claim_file(folder)),
         report_json=json.dumps(report), updated_at=utcnow(),
     )

@@ -108,6 +108,7 @@ class ParsedRun:
     curve: list[CurvePoint] = field(default_factory=list)
     bytes_total: int | None = None
     bytes_model: int | None = None
+    bytes_model_raw: int | None = None  # the model serialized before compression, when the log says
     code_sizes: dict[str, int] = field(default_factory=dict)  # plain / compressed / uncompressed
     train_time_s: float | None = None
     stopped_by_cap: bool = False
@@ -333,8 +334,10 @@ class _RunBuilder:
                 kind = "uncompressed" if "uncompressed" in label_l else "compressed" if "compressed" in label_l else "plain"
                 run.code_sizes[kind] = value
             elif "model" in label_l:
-                if not ("raw" in label_l or re.fullmatch(r"(serialized )?model", label_l)):
-                    run.bytes_model = value  # an unqualified "Serialized model" is the raw, uncompressed size
+                if "raw" in label_l or re.fullmatch(r"(serialized )?model", label_l):
+                    run.bytes_model_raw = value  # an unqualified "Serialized model" is the raw, uncompressed size
+                else:
+                    run.bytes_model = value
             else:
                 continue
             found = found or "code" not in label_l

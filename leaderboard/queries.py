@@ -15,7 +15,7 @@ from .significance import welch_improvement
 from .submission import NON_RECORD_TRACK, RECORD_TRACK
 
 BYTES_LIMIT = 16_000_000
-SORTS = {"rank", "val_bpb", "date", "bytes", "name", "author", "seeds", "train_s", "eval_s"}
+SORTS = {"rank", "val_bpb", "date", "bytes", "name", "author", "seeds", "train_s", "eval_s", "ratio"}
 VERDICTS = ("record", "non-record", "needs-review", "invalid")
 MAX_PER_PAGE = 200
 
@@ -102,7 +102,8 @@ def leaderboard(session: Session, f: Filters) -> dict:
     else:
         column = {"val_bpb": SubmissionRow.mean_val_bpb, "date": SubmissionRow.date, "bytes": SubmissionRow.bytes_max,
                   "name": SubmissionRow.name, "author": SubmissionRow.author, "seeds": SubmissionRow.n_seeds,
-                  "train_s": SubmissionRow.train_time_s, "eval_s": SubmissionRow.eval_time_s}[f.sort]
+                  "train_s": SubmissionRow.train_time_s, "eval_s": SubmissionRow.eval_time_s,
+                  "ratio": SubmissionRow.compression_ratio}[f.sort]
         keys = [column.is_(None), column.desc() if f.order == "desc" else column.asc()]
     query = query.order_by(*keys, SubmissionRow.mean_val_bpb, SubmissionRow.id)
     page = session.scalars(query.limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
@@ -144,7 +145,7 @@ def submission_summary(sub: SubmissionRow, rank: int | None) -> dict:
         "mean_val_bpb": sub.mean_val_bpb, "std_val_bpb": sub.std_val_bpb, "mean_val_loss": sub.mean_val_loss,
         "n_seeds": sub.n_seeds, "bytes_max": sub.bytes_max,
         "headroom_bytes": BYTES_LIMIT - sub.bytes_max if sub.bytes_max is not None else None,
-        "train_time_s": sub.train_time_s, "eval_time_s": sub.eval_time_s,
+        "train_time_s": sub.train_time_s, "eval_time_s": sub.eval_time_s, "compression_ratio": sub.compression_ratio,
     }
 
 

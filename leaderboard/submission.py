@@ -40,6 +40,7 @@ class LogRun:
             "bytes_total": run.bytes_total,
             "bytes_code": run.bytes_code,
             "bytes_model": run.bytes_model,
+            "bytes_model_raw": run.bytes_model_raw,
             "train_time_s": _round(run.train_time_s),
             "artifact_time_s": _round(run.artifact_time_s),
             "eval_time_s": _round(run.eval_time_s),

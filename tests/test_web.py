@@ -167,3 +167,15 @@ def test_api_never_answers_500(web):
             assert response.status_code < 500, (case.path, case.query, response.text[:500])
 
         check()
+
+
+def test_compression_ratio_is_raw_over_compressed_model_bytes(web):
+    client, records, _ = web
+    items = client.get("/api/leaderboard", params={"per_page": 200}).json()["items"]
+    baseline = next(i for i in items if i["key"].endswith("NaiveBaseline"))
+    log = (records / "track_10min_16mb" / "2026-03-17_NaiveBaseline" / "train.log").read_text()
+    raw = int(re.search(r"Serialized model: (\d+) bytes", log).group(1))
+    packed = int(re.search(r"Serialized model int8\+zlib: (\d+) bytes", log).group(1))
+    assert baseline["compression_ratio"] == pytest.approx(raw / packed)
+    html = client.get("/", params={"sort": "ratio", "order": "desc"}).text
+    assert f"{raw / packed:.2f}×" in html
