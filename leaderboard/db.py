@@ -234,7 +234,8 @@ def _v3_launches(conn: Connection) -> None:
 
 def _v4_submission_times(conn: Connection) -> None:
     """v4 keeps each submission's longest train and eval time and its compression ratio on its row
-    (the leaderboard sorts by them) and indexes the ranking. The ratio appears on the next import."""
+    (the leaderboard sorts by them) and indexes the ranking. The ratio comes from the logs: the next
+    import re-derives every folder."""
     columns = {c["name"] for c in inspect(conn).get_columns("submissions")}
     for name in ("train_time_s", "eval_time_s"):
         if name not in columns:
@@ -243,6 +244,7 @@ def _v4_submission_times(conn: Connection) -> None:
                               f"WHERE runs.submission_id = submissions.id AND runs.counts)"))
     if "compression_ratio" not in columns:
         conn.execute(text("ALTER TABLE submissions ADD COLUMN compression_ratio FLOAT"))
+        conn.execute(text("UPDATE submissions SET content_hash = ''"))  # the next import re-derives every folder
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_track_bpb ON submissions (track, mean_val_bpb)"))
 
 

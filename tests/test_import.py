@@ -147,3 +147,24 @@ def test_a_newer_database_is_refused_clearly(tmp_path):
     con.commit()
     proc = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
     assert proc.returncode == 2 and "newer than this golf" in proc.stderr
+
+
+def test_v3_to_v4_backfills_times_and_marks_folders_for_re_derivation(tmp_path):
+    db = tmp_path / "v3.db"
+    open_database(f"sqlite:///{db}")
+    con = sqlite3.connect(db)
+    for column in ("train_time_s", "eval_time_s", "compression_ratio"):  # the v3 shape of the table
+        con.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
+    con.execute("UPDATE schema_version SET version = 3")
+    con.execute("INSERT INTO submissions (id, key, source_path, content_hash, track, name, verdict, n_seeds, "
+                "report_json, imported_at, updated_at) VALUES (1, 't/x', '/x', 'h', 't', 'x', 'record', 2, '{}', "
+                "'2026-01-01', '2026-01-01')")
+    for seed, train, evaluation in ((1, 590.0, 80.0), (2, 599.5, 75.0)):
+        con.execute("INSERT INTO runs (submission_id, log_path, counts, seed, train_time_s, eval_time_s, warnings_json) "
+                    "VALUES (1, ?, 1, ?, ?, ?, '[]')", (f"s{seed}.log", seed, train, evaluation))
+    con.commit()
+    con.close()
+    sessions = open_database(f"sqlite:///{db}")
+    with sessions() as s:
+        row = s.get(SubmissionRow, 1)
+        assert (row.train_time_s, row.eval_time_s, row.compression_ratio, row.content_hash) == (599.5, 80.0, None, "")
