@@ -44,11 +44,11 @@ def web(tmp_path_factory):
     outcomes = import_paths(open_database(url), [records])
     assert all(o.status == "imported" for o in outcomes)
     app = create_app(url, token="s3cret-token", ingest_dir=root / "published")
-    return TestClient(app), records, app
+    return TestClient(app), records, app, url
 
 
 def test_ranking_matches_golf_check(web):
-    client, records, _ = web
+    client, records, *_ = web
     board = client.get("/api/leaderboard", params={"per_page": 200}).json()
     items = board["items"]
     ranked = [i for i in items if i["rank"] is not None]
@@ -77,7 +77,7 @@ def test_ranking_matches_golf_check(web):
 
 
 def test_filters_sorting_and_paging(web):
-    client, _, _ = web
+    client, *_ = web
     records = client.get("/api/leaderboard", params={"verdict": "record"}).json()
     assert records["total"] == 5 and {i["verdict"] for i in records["items"]} == {"record"}
     pages = [client.get("/api/leaderboard", params={"per_page": 3, "page": p}).json() for p in (1, 2, 3, 4)]
@@ -96,7 +96,7 @@ def test_filters_sorting_and_paging(web):
 
 
 def test_pages_render_and_bad_requests_are_4xx(web):
-    client, _, _ = web
+    client, *_ = web
     first = client.get("/api/leaderboard").json()["items"][0]
     for url in ("/", "/non-record", f"/submissions/{first['id']}", "/frontier", "/live", "/static/style.css",
                 f"/compare?ids={first['id']},{first['id'] + 1}"):
@@ -119,7 +119,7 @@ def test_pages_render_and_bad_requests_are_4xx(web):
 
 
 def test_hostile_readme_log_and_json_render_inert(web):
-    client, _, _ = web
+    client, *_ = web
     item = next(i for i in client.get("/api/leaderboard", params={"per_page": 200}).json()["items"]
                 if "alert('name')" in i["name"])
     pages = [client.get("/").text, client.get(f"/submissions/{item['id']}").text]
@@ -137,7 +137,7 @@ def test_hostile_readme_log_and_json_render_inert(web):
 
 
 def test_publishing_needs_the_token(web, tmp_path):
-    client, records, app = web
+    client, records, app, _ = web
     folder = records / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
     files = {p.name: p.read_text() for p in folder.iterdir() if p.is_file() and p.suffix in (".log", ".json", ".md")}
     body = {"name": "2026-06-01_Published", "track": "record", "files": files}
@@ -170,7 +170,7 @@ def test_api_never_answers_500(web):
 
 
 def test_compression_ratio_is_raw_over_compressed_model_bytes(web):
-    client, records, _ = web
+    client, records, *_ = web
     items = client.get("/api/leaderboard", params={"per_page": 200}).json()["items"]
     baseline = next(i for i in items if i["key"].endswith("NaiveBaseline"))
     log = (records / "track_10min_16mb" / "2026-03-17_NaiveBaseline" / "train.log").read_text()
@@ -179,3 +179,20 @@ def test_compression_ratio_is_raw_over_compressed_model_bytes(web):
     assert baseline["compression_ratio"] == pytest.approx(raw / packed)
     html = client.get("/", params={"sort": "ratio", "order": "desc"}).text
     assert f"{raw / packed:.2f}×" in html
+
+
+def test_live_launches_show_their_streamed_curves(web):
+    from leaderboard.db import LaunchPointRow, LaunchRow, LaunchSeedRow
+
+    client, *_, url = web
+    with open_database(url).begin() as session:
+        launch = LaunchRow(group="live<b>group</b>", backend="local", gpus="cpu", track="10min_16mb",
+                           dataset="embedded", runs_dir="/tmp", plan_json="{}", state="running")
+        seed = LaunchSeedRow(position=0, seed=42, state="running", step=20, total_steps=150)
+        seed.points = [LaunchPointRow(step=s, train_loss=6 - s / 10) for s in (10, 20)]
+        launch.seeds = [seed]
+        session.add(launch)
+    live = client.get("/api/live").json()
+    assert [(l["group"], [p["step"] for p in l["seeds"][0]["points"]]) for l in live] == [("live<b>group</b>", [10, 20])]
+    html = client.get("/live").text
+    assert "live&lt;b&gt;group&lt;/b&gt;" in html and "<polyline" in html and 'http-equiv="refresh"' in html
