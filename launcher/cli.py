@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .console import DbOption, Track, _fail, _parse_env, console, err_console
+from .console import DbOption, Track, _fail, _open_db, _parse_env, console, err_console
 from .launch_cli import register
 
 app = typer.Typer(
@@ -159,13 +159,10 @@ def import_(
     """Load submission folders into the database: unchanged folders are skipped, changed ones replaced."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from leaderboard.db import database_url, open_database
+    from leaderboard.db import database_url
     from leaderboard.importer import import_paths
 
-    try:
-        sessions = open_database(db)
-    except Exception as exc:  # a bad URL, a locked or newer database
-        _fail(f"cannot open {database_url(db)}: {exc}")
+    sessions = _open_db(db)
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   console=console, transient=True) as progress:
         task = progress.add_task("", total=None)

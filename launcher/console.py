@@ -31,3 +31,15 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
             _fail(f"--env expects KEY=VALUE, got {pair!r}")
         env[key] = value
     return env
+
+
+def _open_db(db: str | None):
+    """The sessionmaker for --db, or one clear line: a bad URL, a locked or newer database."""
+    from leaderboard.db import database_url, open_database
+
+    from .secrets import redact
+
+    try:
+        return open_database(db)
+    except Exception as exc:
+        _fail(f"cannot open {database_url(db)}: {redact(str(exc))}")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leaderboard.db import EventRow, LaunchPointRow, LaunchRow, LaunchSeedRow, utcnow
 from leaderboard.logparse import parse_file
+from leaderboard.report import fmt
 
 from .backends.base import ACTIVE, TERMINAL, InfraError, JobStatus
 from .plan import TRACKS, LaunchPlan
@@ -197,9 +198,8 @@ class Driver:
             if time.monotonic() - since < LOST_AFTER_S:
                 return
             status = JobStatus("lost", "infra", f"no answer for {LOST_AFTER_S}s: {exc}")
-        self.stream(session, row, handle)
+        self.stream(session, row, handle, drain=status.state in TERMINAL)  # at the end: every last byte
         if status.state in TERMINAL:
-            self.stream(session, row, handle, drain=True)
             try:
                 self.conclude(session, row, handle, status)
             except InfraError as exc:  # outputs not reachable yet: the seed stays as it is, tried next poll
@@ -248,9 +248,9 @@ class Driver:
                 session.add(LaunchPointRow(seed_id=row.id, step=p.step, train_time_s=p.train_time_s,
                                            train_loss=p.train_loss, val_loss=p.val_loss, val_bpb=p.val_bpb))
             row.step = run.curve[-1].step
-            row.train_time_s = next((p.train_time_s for p in reversed(run.curve) if p.train_time_s is not None), None)
-            row.train_loss = next((p.train_loss for p in reversed(run.curve) if p.train_loss is not None), None)
-            row.val_bpb = next((p.val_bpb for p in reversed(run.curve) if p.val_bpb is not None), None)
+            for name in ("train_time_s", "train_loss", "val_bpb"):  # the latest value each metric has
+                setattr(row, name, next((getattr(p, name) for p in reversed(run.curve) if getattr(p, name) is not None),
+                                        None))
         row.total_steps = run.iterations or row.total_steps
         if run.score is not None:
             row.val_bpb = run.score.val_bpb
@@ -409,12 +409,6 @@ class Driver:
             return progress_table(self._launch(session), self.plan.caps[0])
 
 
-def _fmt(value, spec: str = "") -> str:
-    if value is None:
-        return "—"
-    return format(value, spec) if spec else str(value)
-
-
 def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
     table = Table(title=f"{launch.group}  [{launch.backend} {launch.gpus}]  {launch.state}", header_style="bold")
     for column in ("seed", "state", "try", "step", "elapsed s", "ETA s", "loss", "val_bpb", "train s/cap",
@@ -432,14 +426,14 @@ def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
             if train_cap is not None:
                 projected = min(projected, train_cap)
             eta = max(0.0, projected - s.train_time_s) if s.state == "running" else None
-        cap_text = f"{_fmt(projected, '.0f')}/{_fmt(train_cap, '.0f') if train_cap else '∞'}"
-        bytes_text = _fmt(s.bytes_total, ",")
+        cap_text = f"{fmt(projected, '.0f')}/{fmt(train_cap, '.0f') if train_cap else '∞'}"
+        bytes_text = fmt(s.bytes_total, ",")
         if s.bytes_total is not None and s.bytes_total > BYTES_LIMIT:
             bytes_text = f"[red]{bytes_text}[/red]"
         table.add_row(
             str(s.seed), s.state, str(s.attempt),
-            f"{_fmt(s.step)}/{_fmt(s.total_steps)}", _fmt(elapsed, ".0f"), _fmt(eta, ".0f"),
-            _fmt(s.train_loss, ".4f"), _fmt(s.val_bpb, ".4f"), cap_text, bytes_text,
-            _fmt(s.gpu_seconds / 3600 if s.gpu_seconds else None, ".2f"), _fmt(s.cost_usd, ".2f"),
+            f"{fmt(s.step)}/{fmt(s.total_steps)}", fmt(elapsed, ".0f"), fmt(eta, ".0f"),
+            fmt(s.train_loss, ".4f"), fmt(s.val_bpb, ".4f"), cap_text, bytes_text,
+            fmt(s.gpu_seconds / 3600 if s.gpu_seconds else None, ".2f"), fmt(s.cost_usd, ".2f"),
         )
     return table

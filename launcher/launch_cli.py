@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .backends.base import TERMINAL, LaunchError
-from .console import DbOption, Track, _fail, _parse_env, console, err_console
+from .console import DbOption, Track, _fail, _open_db, _parse_env, console, err_console
 from .gpus import COUNTS, GPU_NAMES, GpuSpecError, parse_gpus
 from .secrets import redact
 from .settings import SettingsError, load_settings
@@ -44,15 +44,6 @@ def command(fn):
 def register(app: typer.Typer) -> None:
     for fn in COMMANDS:
         app.command()(fn)
-
-
-def _sessions(db: str | None):
-    from leaderboard.db import database_url, open_database
-
-    try:
-        return open_database(db)
-    except Exception as exc:
-        _fail(f"cannot open {database_url(db)}: {redact(str(exc))}")
 
 
 def _auto_gpus(backend: str) -> str:
@@ -132,7 +123,7 @@ def launch(
         if not sys.stdin.isatty():
             _fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
         typer.confirm(f"Launch {len(plan.seeds)} seeds on {backend_name} {gpu_spec} (est. ${cost:.2f})?", abort=True)
-    sessions = _sessions(db)
+    sessions = _open_db(db)
     from .launches import create_launch
 
     _guard(lambda: create_launch(sessions, plan, plan_dict))
@@ -178,7 +169,7 @@ def gather(
     check the group. Safe to run again: what is done is not redone."""
     from .launches import find_launch, load_plan
 
-    sessions = _sessions(db)
+    sessions = _open_db(db)
     with sessions() as session:
         launch = _guard(lambda: find_launch(session, group))
         queued = any(s.state == "queued" for s in launch.seeds)
@@ -195,7 +186,7 @@ def cancel(
     from .driver import Driver
     from .launches import load_plan
 
-    sessions = _sessions(db)
+    sessions = _open_db(db)
     plan = _guard(lambda: load_plan(sessions, group, _guard(load_settings), need_env=False))
     driver = Driver(sessions, plan, console, db_url=db)
     stopped = _guard(lambda: driver.cancel_all("cancelled by `golf cancel`", release_finished=True))
@@ -212,7 +203,7 @@ def status(
     from .driver import progress_table
     from .launches import find_launch
 
-    sessions = _sessions(db)
+    sessions = _open_db(db)
 
     def render():
         with sessions() as session:
@@ -267,7 +258,7 @@ def logs(
     if not group or not seed_text.lstrip("-").isdigit():
         _fail(f"{run!r}: expected GROUP/seedN")
     seed = int(seed_text)
-    sessions = _sessions(db)
+    sessions = _open_db(db)
 
     def locate():
         with sessions() as session:

@@ -100,8 +100,9 @@ class LaunchPlan:
         if self.script is not None:
             script = {"path": str(self.script), "sha256": hashlib.sha256(self.script.read_bytes()).hexdigest()}
         seeds = []
+        capacity = max(1, self.backend.capacity(self.gpus))
         for i, seed in enumerate(self.seeds):
-            job = self.job(seed, slot=i % max(1, self.backend.capacity(self.gpus)))
+            job = self.job(seed, slot=i % capacity)
             described = {k: redact(str(v), self.env) for k, v in self.backend.describe(job).items()}
             seeds.append({"seed": seed, **described})
         train_cap, eval_cap = self.caps

@@ -37,7 +37,12 @@ def secret_values(extra_env: dict[str, str] | None = None) -> list[str]:
 
 
 def redact(text: str, extra_env: dict[str, str] | None = None) -> str:
-    for value in secret_values(extra_env):
+    return mask(text, secret_values(extra_env))
+
+
+def mask(text: str, values: list[str]) -> str:
+    """Mask the given secret values (from secret_values: a caller masking many lines looks them up once)."""
+    for value in values:
         if value in text:
             text = text.replace(value, MASK)
     return text

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from .secrets import redact
+from .secrets import mask, redact, secret_values
 from .spec import WorkerSpec
 
 TERMINAL = ("done", "failed", "timeout", "cancelled")
@@ -44,6 +44,19 @@ def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def output_files(folder: Path) -> list[Path]:
+    """What a worker hands back: the log, its state and timings, result.json, the artifact."""
+    return [p for p in sorted(folder.iterdir()) if p.is_file() and OUTPUT_FILES.match(p.name)]
+
+
+def copy_outputs(src: Path, dest: Path) -> list[str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    files = output_files(src)
+    for path in files:
+        shutil.copy2(path, dest / path.name)
+    return [p.name for p in files]
 
 
 def read_state(out_dir: Path) -> dict | None:
@@ -152,6 +165,7 @@ class Worker:
         self.released = threading.Event()
         self.proc: subprocess.Popen | None = None
         self.artifact_at: float | None = None
+        self.secrets = secret_values(spec.env)  # looked up once: every log line is masked with them
 
     # state and log
 
@@ -161,7 +175,7 @@ class Worker:
             write_json(self.out / "state.json", self.state)
 
     def log(self, line: str) -> None:
-        line = redact(line.rstrip("\n"), self.spec.env)
+        line = mask(line.rstrip("\n"), self.secrets)
         with self.lock:
             self.log_fh.write(line + "\n")
             self.log_fh.flush()
@@ -187,7 +201,7 @@ class Worker:
                 dataset, tokenizer = prepare_dataset(self.spec.dataset, Path(self.spec.data_dir), self.log)
             except Exception as exc:  # a missing or corrupt dataset is the box's problem, not the script's
                 self.log(f"worker: data preparation failed: {exc}")
-                self.update(state="failed", failure="infra", reason=redact(f"data: {exc}"[:500], self.spec.env))
+                self.update(state="failed", failure="infra", reason=mask(f"data: {exc}"[:500], self.secrets))
                 return self.finish(t0, time.time())
             t_data = time.time()
             if self.cancelled.is_set():
@@ -350,8 +364,7 @@ def make_handler(worker: Worker, token: str):
                         data = fh.read(MAX_LOG_CHUNK)
                 self._send(200, data, "application/octet-stream", {"X-Log-Size": str(size)})
             elif url.path == "/files":
-                files = [{"name": p.name, "bytes": p.stat().st_size} for p in sorted(out.iterdir())
-                         if p.is_file() and OUTPUT_FILES.match(p.name)]
+                files = [{"name": p.name, "bytes": p.stat().st_size} for p in output_files(out)]
                 self._send(200, json.dumps(files).encode())
             elif url.path.startswith("/files/"):
                 name = url.path[len("/files/"):]

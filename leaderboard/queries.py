@@ -63,8 +63,7 @@ def _previous_records(points: list[dict], date: str | None) -> dict | None:
     """The record that stood just before `date` (the last frontier point strictly earlier)."""
     if not date:
         return None
-    dates = [p["date"] or "" for p in points]
-    i = bisect_left(dates, date)
+    i = bisect_left(points, date, key=lambda p: p["date"] or "")
     return points[i - 1] if i > 0 else None
 
 

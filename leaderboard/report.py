@@ -94,10 +94,14 @@ def check_paths(paths: list[Path], reference: Reference | None = None, threshold
     return {"submissions": reports, "errors": errors}
 
 
-def _fmt(value, spec: str = "") -> str:
+def fmt(value, spec: str = "") -> str:
+    """A value for a table cell: — for missing, as is when it does not fit the format."""
     if value is None:
         return "—"
-    return format(value, spec) if spec else str(value)
+    try:
+        return format(value, spec) if spec else str(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def render(document: dict, console: Console) -> None:
@@ -111,9 +115,9 @@ def render(document: dict, console: Console) -> None:
         for column in ("log", "seed", "val_bpb", "val_loss", "stage", "bytes", "train s", "eval s", "steps"):
             runs.add_column(column, justify="left" if column in ("log", "stage") else "right")
         for r in sub["runs"]:
-            runs.add_row(r["log"], _fmt(r["seed"]), _fmt(r["val_bpb"], ".8f"), _fmt(r["val_loss"], ".8f"),
-                         _fmt(r["score_stage"]), _fmt(r["bytes_total"], ","), _fmt(r["train_time_s"], ".1f"),
-                         _fmt(r["eval_time_s"], ".1f"), _fmt(r["steps"]))
+            runs.add_row(r["log"], fmt(r["seed"]), fmt(r["val_bpb"], ".8f"), fmt(r["val_loss"], ".8f"),
+                         fmt(r["score_stage"]), fmt(r["bytes_total"], ","), fmt(r["train_time_s"], ".1f"),
+                         fmt(r["eval_time_s"], ".1f"), fmt(r["steps"]))
         console.print(runs)
         summary = sub["summary"]
         if summary["mean_val_bpb"] is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import queries
 from .charts import line_chart
 from .db import ArtifactRow, SubmissionRow, open_database
+from .report import fmt
 from .significance import welch_improvement
 from .submission import NON_RECORD_TRACK, RECORD_TRACK, is_inside
 
@@ -76,7 +77,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["markdown"] = lambda text: markdown.render(text or "")
-    templates.env.globals["fmt"] = _fmt
+    templates.env.globals["fmt"] = fmt
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -326,12 +327,3 @@ def _disagreements(detail: dict) -> dict[int, list[str]]:
             if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)) and abs(mine - theirs) > 5e-5:
                 out.setdefault(seed["seed"], []).append(field)
     return out
-
-
-def _fmt(value, spec: str = "") -> str:
-    if value is None:
-        return "—"
-    try:
-        return format(value, spec) if spec else str(value)
-    except (TypeError, ValueError):
-        return str(value)

@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +21,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from conftest import free_port
+
 API_KEY = "rp_fake_key_0123456789"
 POD_KEY = "rp_pod_scoped_key_987654"
 GPU_TYPES = {"NVIDIA H100 80GB HBM3": 8, "NVIDIA H200": 8, "NVIDIA A100-SXM4-80GB": 8}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _field(query: str, name: str) -> str | None:

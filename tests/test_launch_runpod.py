@@ -10,8 +10,8 @@ import sys
 import pytest
 
 import fake_runpod
-from conftest import REPO, golf, launcher_env, tiny_env_args
-from fake_runpod import API_KEY, POD_KEY, FakeRunPod, Pod, free_port
+from conftest import REPO, free_port, golf, launcher_env, tiny_env_args
+from fake_runpod import API_KEY, POD_KEY, FakeRunPod, Pod
 from launcher.spec import WorkerSpec
 from test_launch_local import CRASHY
 

@@ -4,7 +4,6 @@ Screenshots go to test-artifacts/ (or $GOLF_TEST_ARTIFACTS)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from conftest import RECORDS, REPO
+from conftest import RECORDS, REPO, free_port
 
 CHROMIUM = os.environ.get("GOLF_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("GOLF_TEST_ARTIFACTS", REPO / "test-artifacts"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

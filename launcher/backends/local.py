@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..gpus import GpuSpec
 from ..spec import WorkerSpec
-from ..worker import GRACE_S, OUTPUT_FILES, read_state
+from ..worker import GRACE_S, TERMINAL, copy_outputs, read_state
 from .base import Backend, JobStatus, LaunchError, SeedJob, job_status_from_worker
 
 WORK_DIR = ".golf-work"  # under the runs dir; hidden, so imports of runs/ skip it
@@ -112,13 +112,13 @@ class LocalBackend(Backend):
 
     def poll(self, handle: dict) -> JobStatus:
         status = job_status_from_worker(read_state(Path(handle["out_dir"])))
-        if status is not None and status.state in ("done", "failed", "timeout", "cancelled"):
+        if status is not None and status.state in TERMINAL:
             return status
         if not alive(handle):
             reap(handle["pid"])
             time.sleep(0.2)  # the worker may have written its last state while we looked
             status = job_status_from_worker(read_state(Path(handle["out_dir"])))
-            if status is not None and status.state in ("done", "failed", "timeout", "cancelled"):
+            if status is not None and status.state in TERMINAL:
                 return status
             return JobStatus(state="lost", failure="infra", reason="the worker process is gone")
         return status or JobStatus(state="submitted")
@@ -133,13 +133,7 @@ class LocalBackend(Backend):
             return b""
 
     def fetch_outputs(self, handle: dict, dest: Path) -> list[str]:
-        dest.mkdir(parents=True, exist_ok=True)
-        names = []
-        for path in sorted(Path(handle["out_dir"]).iterdir()):
-            if path.is_file() and OUTPUT_FILES.match(path.name):
-                shutil.copy2(path, dest / path.name)
-                names.append(path.name)
-        return names
+        return copy_outputs(Path(handle["out_dir"]), dest)
 
     def release(self, handle: dict) -> None:
         """The scratch (the trainer's own run folder, a second copy of the artifact) is not needed."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..gpus import GpuSpec
 from ..secrets import is_secret_name, redact
 from ..spec import WorkerSpec
-from ..worker import OUTPUT_FILES
+from ..worker import copy_outputs
 from .base import Backend, InfraError, JobStatus, LaunchError, SeedJob
 
 OUTPUTS_MOUNT = "/outputs"
@@ -167,18 +167,12 @@ class SkyPilotBackend(Backend):
 
     def fetch_outputs(self, handle: dict, dest: Path) -> list[str]:
         bucket = str(self.conf["outputs_bucket"]).rstrip("/") + handle["out"].removeprefix(OUTPUTS_MOUNT)
-        dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 self.client.download(bucket, Path(tmp))
             except Exception as exc:
                 raise InfraError(redact(f"SkyPilot outputs from {bucket}: {exc}")[:500]) from None
-            names = []
-            for path in sorted(Path(tmp).iterdir()):
-                if path.is_file() and OUTPUT_FILES.match(path.name):
-                    path.replace(dest / path.name)
-                    names.append(path.name)
-        return names
+            return copy_outputs(Path(tmp), dest)
 
     def cancel(self, handle: dict) -> None:
         try:
