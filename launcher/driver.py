@@ -26,7 +26,7 @@ from leaderboard.report import fmt
 
 from .backends.base import ACTIVE, TERMINAL, InfraError, JobStatus
 from .plan import TRACKS, LaunchPlan
-from .secrets import redact
+from golfcore.secrets import redact
 
 BYTES_LIMIT = 16_000_000
 TAIL_LINES = 15

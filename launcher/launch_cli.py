@@ -13,9 +13,12 @@ from rich.live import Live
 from rich.table import Table
 
 from .backends.base import TERMINAL, LaunchError
-from .console import DbOption, Track, _fail, _open_db, _parse_env, console, err_console
+from golfcore.console import console, err_console, fail, parse_env, parse_track
+from golfcore.vocabulary import Track
+from leaderboard.cli import DbOption, open_db
+
 from .gpus import COUNTS, GPU_NAMES, GpuSpecError, parse_gpus
-from .secrets import redact
+from golfcore.secrets import redact
 from .settings import SettingsError, load_settings
 
 
@@ -59,7 +62,7 @@ def _auto_gpus(backend: str) -> str:
     name = torch.cuda.get_device_name(0).upper()
     kind = next((k for k in GPU_NAMES if k in name), None)
     if kind is None:
-        _fail(f"this machine's GPU ({name}) is not one golf knows ({', '.join(GPU_NAMES)}); pass --gpus")
+        fail(f"this machine's GPU ({name}) is not one golf knows ({', '.join(GPU_NAMES)}); pass --gpus")
     return f"{max(c for c in COUNTS if c <= have)}x{kind}"
 
 
@@ -68,9 +71,9 @@ def _guard(fn):
     try:
         return fn()
     except (LaunchError, GpuSpecError, SettingsError) as exc:
-        _fail(redact(str(exc)))
+        fail(redact(str(exc)))
     except ModuleNotFoundError as exc:  # a cloud SDK not installed
-        _fail(f"{exc.name} is not installed: pip install 'golf[clouds]'")
+        fail(f"{exc.name} is not installed: pip install 'golf[clouds]'")
 
 
 @command
@@ -81,7 +84,7 @@ def launch(
     backend: Annotated[Optional[BackendName], typer.Option(help="Where the seeds run (default: golf.toml, else local).")] = None,
     env: Annotated[list[str], typer.Option("--env", "-e", help="KEY=VALUE for the script (repeatable). Values of *KEY/*TOKEN/*SECRET names are never shown or stored.")] = [],
     name: Annotated[Optional[str], typer.Option(help="Group name (default: date_script_gpus_xxxx); files go to runs/<name>/.")] = None,
-    track: Annotated[Optional[Track], typer.Option(help="10min_16mb: the caps apply and the worker enforces them. non_record_16mb: no time caps.")] = None,
+    track: Annotated[Optional[Track], typer.Option(parser=parse_track, metavar="TRACK", help="10min_16mb: the caps apply and the worker enforces them. non_record_16mb: no time caps.")] = None,
     dataset: Annotated[DatasetName, typer.Option(help="embedded (CPU, no network), sp1024 or sp8192 FineWeb; auto: embedded on cpu, else sp1024.")] = DatasetName.auto,
     retries: Annotated[Optional[int], typer.Option(help="Retries per seed after an infrastructure failure (never after a script failure).")] = None,
     max_cost: Annotated[Optional[float], typer.Option(help="Refuse plans estimated above this many USD.")] = None,
@@ -105,8 +108,8 @@ def launch(
         dataset_name = "embedded" if gpu_spec.is_cpu else "sp1024"
     plan = _guard(lambda: LaunchPlan(
         group=name or default_group(script, gpu_spec), backend_name=backend_name, gpus=gpu_spec,
-        seeds=parse_seeds(seeds), script=script, env=_parse_env(env),
-        track=(track.value if track else str(defaults["track"])), dataset=dataset_name,
+        seeds=parse_seeds(seeds), script=script, env=parse_env(env),
+        track=(track.short if track else Track.parse(str(defaults["track"])).short), dataset=dataset_name,
         retries=int(retries if retries is not None else defaults["retries"]),
         runs_dir=runs_dir or Path(defaults["runs_dir"]), settings=settings,
     ))
@@ -115,15 +118,15 @@ def launch(
     render_plan(plan_dict, console)
     cost = plan_dict["estimated_cost_usd"]
     if max_cost is not None and cost > max_cost:
-        _fail(f"the plan is estimated at ${cost:.2f}, above --max-cost ${max_cost:.2f}")
+        fail(f"the plan is estimated at ${cost:.2f}, above --max-cost ${max_cost:.2f}")
     if dry_run:
         return
     _guard(lambda: plan.backend.preflight(plan.gpus, len(plan.seeds)))  # may ask the service: not in a dry run
     if cost > 0 and not yes:
         if not sys.stdin.isatty():
-            _fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
+            fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
         typer.confirm(f"Launch {len(plan.seeds)} seeds on {backend_name} {gpu_spec} (est. ${cost:.2f})?", abort=True)
-    sessions = _open_db(db)
+    sessions = open_db(db)
     from .launches import create_launch
 
     _guard(lambda: create_launch(sessions, plan, plan_dict))
@@ -139,12 +142,12 @@ def _drive(sessions, plan, db: str | None, detach: bool) -> None:
     try:
         outcome = driver.run(detach=detach)
     except DriverBusy as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every seed of {plan.group} was stopped", highlight=False)
         raise typer.Exit(130)
     except LaunchError as exc:
-        _fail(redact(str(exc)))
+        fail(redact(str(exc)))
     if outcome.state == "detached":
         console.print(f"detached: follow with `golf status {plan.group} --watch`, collect with `golf gather {plan.group}`",
                       highlight=False)
@@ -169,7 +172,7 @@ def gather(
     check the group. Safe to run again: what is done is not redone."""
     from .launches import find_launch, load_plan
 
-    sessions = _open_db(db)
+    sessions = open_db(db)
     with sessions() as session:
         launch = _guard(lambda: find_launch(session, group))
         queued = any(s.state == "queued" for s in launch.seeds)
@@ -186,7 +189,7 @@ def cancel(
     from .driver import Driver
     from .launches import load_plan
 
-    sessions = _open_db(db)
+    sessions = open_db(db)
     plan = _guard(lambda: load_plan(sessions, group, _guard(load_settings), need_env=False))
     driver = Driver(sessions, plan, console, db_url=db)
     stopped = _guard(lambda: driver.cancel_all("cancelled by `golf cancel`", release_finished=True))
@@ -203,7 +206,7 @@ def status(
     from .driver import progress_table
     from .launches import find_launch
 
-    sessions = _open_db(db)
+    sessions = open_db(db)
 
     def render():
         with sessions() as session:
@@ -256,16 +259,16 @@ def logs(
     group, _, seed_text = run.rpartition("/")
     seed_text = seed_text.removeprefix("seed")
     if not group or not seed_text.lstrip("-").isdigit():
-        _fail(f"{run!r}: expected GROUP/seedN")
+        fail(f"{run!r}: expected GROUP/seedN")
     seed = int(seed_text)
-    sessions = _open_db(db)
+    sessions = open_db(db)
 
     def locate():
         with sessions() as session:
             launch = _guard(lambda: find_launch(session, group))
             row = next((s for s in launch.seeds if s.seed == seed), None)
             if row is None:
-                _fail(f"{group} has no seed {seed}; it has {', '.join(str(s.seed) for s in launch.seeds)}")
+                fail(f"{group} has no seed {seed}; it has {', '.join(str(s.seed) for s in launch.seeds)}")
             folder = Path(launch.runs_dir) / group
             final = folder / f"train_seed{seed}.log"
             return (final if final.exists() else folder / f"seed{seed}" / f"attempt{row.attempt}.out"), row.state

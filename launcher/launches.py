@@ -16,7 +16,7 @@ from .backends.base import LaunchError
 from .driver import record_event
 from .gpus import parse_gpus
 from .plan import LaunchPlan
-from .secrets import MASK
+from golfcore.secrets import MASK
 
 
 def create_launch(sessions: sessionmaker[Session], plan: LaunchPlan, plan_dict: dict) -> None:

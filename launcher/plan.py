@@ -14,7 +14,7 @@ from rich.table import Table
 from .backends import get_backend
 from .backends.base import Backend, LaunchError, SeedJob
 from .gpus import GpuSpec
-from .secrets import is_secret_name, redact, redact_env
+from golfcore.secrets import is_secret_name, redact, redact_env
 from .settings import price_per_gpu_hour
 from .spec import WorkerSpec
 

@@ -12,7 +12,7 @@ import stat
 import tomllib
 from pathlib import Path
 
-from . import secrets
+from golfcore import secrets
 
 DEFAULTS: dict = {
     "launch": {

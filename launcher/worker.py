@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from .secrets import mask, redact, secret_values
+from golfcore.secrets import mask, redact, secret_values
 from .spec import WorkerSpec
 
 TERMINAL = ("done", "failed", "timeout", "cancelled")

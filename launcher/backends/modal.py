@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..gpus import GpuSpec
-from ..secrets import is_secret_name, redact
+from golfcore.secrets import is_secret_name, redact
 from ..spec import WorkerSpec
 from ..worker import OUTPUT_FILES
 from .base import Backend, InfraError, JobStatus, LaunchError, SeedJob, job_status_from_worker

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..gpus import GpuSpec
-from ..secrets import redact, register
+from golfcore.secrets import redact, register
 from ..settings import api_key
 from ..spec import WorkerSpec
 from ..worker import TOKEN_ENV

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..gpus import GpuSpec
-from ..secrets import is_secret_name, redact
+from golfcore.secrets import is_secret_name, redact
 from ..spec import WorkerSpec
 from ..worker import copy_outputs
 from .base import Backend, InfraError, JobStatus, LaunchError, SeedJob
