@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from golfcore.console import console, err_console, fail, parse_track
-from golfcore.secrets import redact
+from golfcore.secrets import mask_url, redact
 from golfcore.vocabulary import Track
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL of the database (default: $GOLF_DB or sqlite:///golf.db).")]
@@ -40,7 +40,7 @@ def open_db(db: str | None):
     try:
         return open_database(db)
     except Exception as exc:
-        fail(f"cannot open {database_url(db)}: {redact(str(exc))}")
+        fail(f"cannot open {mask_url(database_url(db))}: {redact(str(exc))}")
 
 
 @command
@@ -88,6 +88,9 @@ def import_(
     from .db import database_url
     from .importer import import_paths
 
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # before the database is opened: a typo creates no golf.db
+        fail(f"no such folder: {', '.join(missing)}")
     sessions = open_db(db)
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   console=console, transient=True) as progress:
@@ -98,17 +101,17 @@ def import_(
             on_folder=lambda o: progress.update(task, advance=1, description=o.folder.name[:50]),
         )
     counts = {status: sum(o.status == status for o in outcomes) for status in ("imported", "updated", "unchanged", "failed")}
-    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"  ->  {database_url(db)}", highlight=False)
+    console.print(", ".join(f"{n} {status}" for status, n in counts.items()) + f"  ->  {mask_url(database_url(db))}", highlight=False)
     for o in outcomes:
         if o.status == "failed":
-            err_console.print(f"[red]failed:[/red] {o.folder}: {o.reason}", highlight=False)
+            err_console.print(f"[red]failed:[/red] {o.folder}: {redact(str(o.reason))}", highlight=False)
     if counts["failed"]:
         raise typer.Exit(1)
 
 
 @command
 def package(
-    group: Annotated[Optional[Path], typer.Argument(help="A group folder: run folders (*/train.log) or seed logs.")] = None,
+    group: Annotated[Optional[str], typer.Argument(help="A launch's group name, or a folder: run folders (*/train.log) or seed logs.")] = None,
     logs: Annotated[Optional[list[Path]], typer.Option("--logs", help="Seed logs to package instead of a group (repeat, or list after one --logs).")] = None,
     name: Annotated[str, typer.Option(help="Submission name; the folder is YYYY-MM-DD_<name>.")] = ...,
     author: Annotated[str, typer.Option(help="Author's name.")] = ...,
@@ -120,6 +123,7 @@ def package(
     blurb: Annotated[Optional[str], typer.Option(help="One paragraph on what is new.")] = None,
     hardware: Annotated[Optional[str], typer.Option(help="e.g. 8xH100 SXM.")] = None,
     against: Annotated[Optional[Path], typer.Option(help="Reference submission folder for the significance test.")] = None,
+    db: DbOption = None,
 ) -> None:
     """Write a PR-ready records folder: README.md, submission.json, train_seed<N>.log, train_gpt.py, requirements.txt."""
     from .package import PackageError, PackageRequest, group_logs
@@ -127,7 +131,7 @@ def package(
     from .report import reference_from_folder, render
 
     try:
-        seed_logs = list(logs or []) + (group_logs(group) if group is not None else [])
+        seed_logs = list(logs or []) + (group_logs(_group_folder(group, db)) if group is not None else [])
         if not seed_logs:
             fail("give a GROUP folder or --logs a.log b.log ...")
         if script is not None and not script.is_file():
@@ -140,10 +144,36 @@ def package(
         ))
     except PackageError as exc:
         fail(str(exc))
+    except typer.Exit:
+        raise
     except Exception as exc:  # jsonschema.ValidationError and friends: say what, not a traceback
         fail(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     render({"submissions": [report], "errors": []}, console)
     console.print(f"[green]wrote[/green] {folder}", highlight=False)
+
+
+def _group_folder(group: str, db: str | None) -> Path:
+    """A folder as given, else the folder of the launch of that name (`golf launch` wrote it)."""
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+
+    from .db import LaunchRow, database_url
+
+    if Path(group).exists():
+        return Path(group)
+    url = database_url(db)
+    missing = f"{group}: no such folder, and no launch of that name in {mask_url(url)}"
+    try:
+        parsed = make_url(url)
+    except Exception:
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        fail(missing)  # no database yet: do not create one to look in it
+    with open_db(db)() as session:
+        launch = session.scalars(select(LaunchRow).where(LaunchRow.group == group)).first()
+        if launch is None:
+            fail(missing)
+        return Path(launch.runs_dir) / launch.group
 
 
 @command
@@ -163,8 +193,8 @@ def serve(
     try:
         web_app = create_app(db, token=token, ingest_dir=ingest_dir)
     except Exception as exc:
-        fail(f"cannot open {database_url(db)}: {exc}")
-    console.print(f"golf leaderboard on http://{host}:{port}  ({database_url(db)}; "
+        fail(f"cannot open {mask_url(database_url(db))}: {redact(str(exc))}")
+    console.print(f"golf leaderboard on http://{host}:{port}  ({mask_url(database_url(db))}; "
                   f"{'publishing on' if token else 'read-only'})", highlight=False)
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
 

@@ -44,3 +44,35 @@ def test_train_runs_and_summarizes(tmp_path, embedded_data):
     result = json.loads((tmp_path / "runs" / "cli" / "result.json").read_text())
     assert result["seed"] == 3 and result["preset"] == "smoke"
     assert f"val_bpb {result['val_bpb']:.6f}" in proc.stdout and "limit 16,000,000" in proc.stdout
+
+
+DB_PASSWORD = "hunter2-db-password"
+DB_URL = f"postgresql://ada:{DB_PASSWORD}@127.0.0.1:1/golf"
+
+
+@pytest.mark.parametrize("args", [["import", "."], ["serve", "--port", "1"], ["status"], ["package", "no-such-group",
+                                   "--name", "n", "--author", "a", "--github-id", "a"]])
+def test_a_database_password_is_never_printed(tmp_path, args):
+    """--db or $GOLF_DB with a password: every message shows the URL with the password masked."""
+    for how in ("option", "env"):
+        proc = golf(tmp_path, *args, *(["--db", DB_URL] if how == "option" else []),
+                    env={"GOLF_DB": DB_URL} if how == "env" else None)
+        assert proc.returncode != 0
+        assert DB_PASSWORD not in proc.stdout + proc.stderr, (args, how, proc.stderr)
+        assert "postgresql://ada:***@127.0.0.1:1/golf" in proc.stderr, (args, how, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_mask_url_masks_and_registers_the_password():
+    from golfcore.secrets import mask_url, redact
+
+    assert mask_url("sqlite:////tmp/golf.db") == "sqlite:////tmp/golf.db"
+    assert mask_url("postgresql+psycopg://ada:s3cr%40t-pw@db:5432/golf") == "postgresql+psycopg://ada:***@db:5432/golf"
+    assert redact("auth failed for 's3cr@t-pw'") == "auth failed for '***'"  # the decoded form is known now too
+    assert redact("a log line: mysql://root:another-pw@h/x") == "a log line: mysql://root:***@h/x"
+
+
+def test_import_of_a_missing_folder_creates_no_database(tmp_path):
+    proc = golf(tmp_path, "import", "no-such-records")
+    assert proc.returncode == 2 and "no such folder: no-such-records" in proc.stderr
+    assert not (tmp_path / "golf.db").exists()
