@@ -1,9 +1,13 @@
 """A fake RunPod GraphQL API on 127.0.0.1, for the real `runpod` SDK (RUNPOD_API_BASE_URL).
 
-It records every query and mutation. Creating a pod starts the worker from the pod's
-dockerArgs as a local process, with the env RunPod gives a pod (RUNPOD_POD_ID, its
-RUNPOD_API_KEY); terminating one kills that process group. It also plays RunPod's HTTP
-proxy: /proxy/<pod>-<port>/... is forwarded to the pod's worker.
+It records every query and mutation. Creating a pod (with GraphQL variables, as golf sends it)
+starts the worker from the pod's dockerArgs as a local process, with the pod's env plus what
+RunPod adds (RUNPOD_POD_ID, its RUNPOD_API_KEY); terminating one kills that process group. It
+also plays RunPod's HTTP proxy: /proxy/<pod>-<port>/... is forwarded to the pod's worker.
+
+Values in `secrets` may reach it only as a pod's env: every request (path, headers, body) is
+searched for them with the env values left out, and each one found elsewhere is recorded in
+`leaks` and refused.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from conftest import free_port
+from launcher.spec import WorkerSpec
 
 API_KEY = "rp_fake_key_0123456789"
 POD_KEY = "rp_pod_scoped_key_987654"
@@ -48,10 +53,12 @@ class Pod:
 
 
 class FakeRunPod:
-    def __init__(self, repo: Path, workdir: Path, boot_failures: int = 0):
+    def __init__(self, repo: Path, workdir: Path, boot_failures: int = 0, secrets: tuple[str, ...] = ()):
         self.repo = repo
         self.workdir = workdir
         self.boot_failures = boot_failures  # this many pods never start their worker
+        self.secrets = secrets
+        self.leaks: list[str] = []  # "where: what" for every secret seen outside a pod's env
         self.pods: dict[str, Pod] = {}
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -74,16 +81,51 @@ class FakeRunPod:
 
     # ---- GraphQL
 
-    def graphql(self, query: str, key: str) -> dict:
+    def leaked(self, where: str, texts: list[str]) -> bool:
+        found = [f"{where}: {secret[:4]}... in {text[:300]!r}" for text in texts for secret in self.secrets
+                 if secret in text]
         with self.lock:
-            self.requests.append({"query": query, "key": key})
+            self.leaks.extend(found)
+        return bool(found)
+
+    @staticmethod
+    def outside_env(request_line: str, headers, body: bytes) -> list[str]:
+        """Every string a request carries (its JSON body's values decoded) except the values of a
+        created pod's env; a worker spec in a pod's command is read decoded, as it travels
+        compressed and base64-encoded."""
+        texts = [request_line, *(f"{k}: {v}" for k, v in headers.items()), body.decode("utf-8", errors="replace")]
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            pod = (payload.get("variables") or {}).get("input") or {}
+            for item in pod.get("env") or []:
+                item["value"] = "<env>"
+            texts[-1] = json.dumps(payload)
+            stack = [payload]
+            while stack:
+                value = stack.pop()
+                if isinstance(value, dict):
+                    stack.extend(value.values())
+                elif isinstance(value, list):
+                    stack.extend(value)
+                elif isinstance(value, str):
+                    texts.append(value)
+        texts += [WorkerSpec.decode(blob).to_json() for text in list(texts)
+                  for blob in re.findall(r"--spec ([A-Za-z0-9_=-]+)", text)]
+        return texts
+
+    def graphql(self, query: str, key: str, variables: dict | None = None) -> dict:
+        with self.lock:
+            self.requests.append({"query": query, "key": key, "variables": variables})
         if "gpuTypes" in query:
             gpu_id = _field(query, "id")
             found = [{"id": gpu_id, "displayName": gpu_id, "maxGpuCount": GPU_TYPES[gpu_id], "memoryInGb": 80}] \
                 if gpu_id in GPU_TYPES else []
             return {"data": {"gpuTypes": found}}
         if "podFindAndDeployOnDemand" in query:
-            return {"data": {"podFindAndDeployOnDemand": self.create(query)}}
+            return {"data": {"podFindAndDeployOnDemand": self.create(self._pod_input(query, variables))}}
         if "podTerminate" in query:
             pod_id = _field(query, "podId")
             pod = self.pods.get(pod_id)
@@ -105,11 +147,19 @@ class FakeRunPod:
         return {"id": pod.id, "name": pod.name, "desiredStatus": pod.status, "gpuCount": pod.gpu_count,
                 "imageName": "img", "runtime": None, "machine": {"gpuDisplayName": pod.gpu_type}}
 
-    def create(self, query: str) -> dict:
-        env = dict(re.findall(r'\{ key: "([^"]*)", value: "([^"]*)" \}', query))
-        pod = Pod(id=f"pod{len(self.pods) + 1:03d}", name=_field(query, "name"), docker_args=_field(query, "dockerArgs"),
-                  env=env, gpu_type=_field(query, "gpuTypeId"), gpu_count=int(re.search(r"gpuCount: (\d+)", query)[1]),
-                  port=free_port())
+    @staticmethod
+    def _pod_input(query: str, variables: dict | None) -> dict:
+        """The pod as sent with variables, or as the SDK pastes it into the query."""
+        if variables and "input" in variables:
+            return variables["input"]
+        return {"name": _field(query, "name"), "dockerArgs": _field(query, "dockerArgs"),
+                "gpuTypeId": _field(query, "gpuTypeId"), "gpuCount": re.search(r"gpuCount: (\d+)", query)[1],
+                "env": [{"key": k, "value": v} for k, v in re.findall(r'\{ key: "([^"]*)", value: "([^"]*)" \}', query)]}
+
+    def create(self, pod_input: dict) -> dict:
+        env = {item["key"]: item["value"] for item in pod_input.get("env") or []}
+        pod = Pod(id=f"pod{len(self.pods) + 1:03d}", name=pod_input["name"], docker_args=pod_input["dockerArgs"],
+                  env=env, gpu_type=pod_input["gpuTypeId"], gpu_count=int(pod_input["gpuCount"]), port=free_port())
         self.pods[pod.id] = pod
         if self.boot_failures > 0:
             self.boot_failures -= 1
@@ -155,15 +205,20 @@ class FakeRunPod:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if fake.leaked(f"POST {self.path}", fake.outside_env(self.requestline, self.headers, body)):
+                    return self._reply(400, b"a secret outside the pod's env")
                 if self.path.startswith("/proxy/"):
                     return self._proxy(body)
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if key not in (API_KEY, POD_KEY):
                     return self._reply(401, b"unauthorized")
-                answer = fake.graphql(json.loads(body)["query"], key)
+                payload = json.loads(body)
+                answer = fake.graphql(payload["query"], key, payload.get("variables"))
                 self._reply(200, json.dumps(answer).encode(), {"Content-Type": "application/json"})
 
             def do_GET(self):
+                if fake.leaked(f"GET {self.path}", fake.outside_env(self.requestline, self.headers, b"")):
+                    return self._reply(400, b"a secret outside the pod's env")
                 self._proxy(None)
 
             def _proxy(self, body):

@@ -16,11 +16,12 @@ from launcher.spec import WorkerSpec
 from test_launch_local import CRASHY
 
 SECRET = "hf_DoNotLeakThis_31337"
+AWKWARD_SECRET = 'wandb"}, { key: \\"X_1234'  # would break out of a GraphQL string pasted unescaped
 
 
 @pytest.fixture
 def fake(tmp_path):
-    server = FakeRunPod(REPO, tmp_path)
+    server = FakeRunPod(REPO, tmp_path, secrets=(SECRET, AWKWARD_SECRET))
     yield server
     server.close()
 
@@ -45,9 +46,11 @@ def test_pods_run_the_worker_and_are_always_terminated(embedded_data, tmp_path, 
     env = runpod_env(tmp_path, embedded_data, fake, HF_TOKEN=SECRET)
     proc = golf(["launch", str(script), "--backend", "runpod", "--gpus", "1xH100", "--seeds", "1,2",
                  "--dataset", "embedded", "--name", "pods", "--retries", "1", "--yes", *tiny_env_args(),
-                 "-e", "PRESET=smoke", "-e", "DEVICE=cpu", "-e", f"PYTHONPATH={REPO}", "-e", f"HF_TOKEN={SECRET}"],
+                 "-e", "PRESET=smoke", "-e", "DEVICE=cpu", "-e", f"PYTHONPATH={REPO}", "-e", f"HF_TOKEN={SECRET}",
+                 "-e", f"WANDB_API_KEY={AWKWARD_SECRET}"],
                 env, tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # one seed failed in its script
+    assert fake.leaks == []  # no secret in any request to RunPod or its proxy, but in a pod's env
 
     with sqlite3.connect(tmp_path / "golf.db") as db:
         seeds = db.execute("SELECT seed, state, attempt, failure, handle_json FROM launch_seeds ORDER BY seed").fetchall()
@@ -62,19 +65,23 @@ def test_pods_run_the_worker_and_are_always_terminated(embedded_data, tmp_path, 
     assert all(pod.status == "TERMINATED" for pod in fake.pods.values())
     assert stored_pods <= set(fake.pods)
     for request in created:
-        query = request["query"]
-        assert 'gpuTypeId: "NVIDIA H100 80GB HBM3"' in query and "gpuCount: 1" in query
-        assert re.search(r'dockerArgs: "python -m launcher\.worker --spec [A-Za-z0-9_=-]+"', query)
-        assert SECRET not in query  # the spec travels encoded; nothing in it can break the GraphQL string
+        pod = request["variables"]["input"]
+        assert (pod["gpuTypeId"], pod["gpuCount"]) == ("NVIDIA H100 80GB HBM3", 1)
+        assert re.fullmatch(r"python -m launcher\.worker --spec [A-Za-z0-9_=-]+", pod["dockerArgs"])
+        spec = WorkerSpec.decode(pod["dockerArgs"].rsplit(" ", 1)[1])
+        assert "HF_TOKEN" not in spec.env and "WANDB_API_KEY" not in spec.env and spec.env["DEVICE"] == "cpu"
+        env = {item["key"]: item["value"] for item in pod["env"]}
+        assert env["HF_TOKEN"] == SECRET and env["WANDB_API_KEY"] == AWKWARD_SECRET and env["GOLF_WORKER_TOKEN"]
 
     group = tmp_path / "runs" / "pods"
     assert (group / "train_seed1.log").is_file() and (group / "seed1" / "result.json").is_file()
     assert "boom" in (group / "seed2" / "attempt1.out").read_text()
+    assert "my token is ***" in (group / "train_seed1.log").read_text()  # the script had it, as its environment
     assert "did not boot" in proc.stdout
     everything = proc.stdout + proc.stderr + "".join(
         p.read_bytes().decode("utf-8", errors="replace") for p in tmp_path.rglob("*")
         if p.is_file() and "pods" not in p.relative_to(tmp_path).parts[:1])  # the pods' own disks aside
-    assert SECRET not in everything and API_KEY not in everything
+    assert SECRET not in everything and AWKWARD_SECRET not in everything and API_KEY not in everything
 
 
 def test_cancel_terminates_detached_pods_and_orphans(embedded_data, tmp_path, fake):

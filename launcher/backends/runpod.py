@@ -1,5 +1,10 @@
 """RunPod: one pod per seed from the trainer image, created and terminated with the `runpod` SDK.
 
+Secrets (`-e HF_TOKEN=...`, the worker's token) reach the pod as its environment and nowhere
+else: the spec in its command line carries none, and the pod is created with a GraphQL request
+whose values travel as variables (the SDK pastes strings into the query unescaped), so no
+value can change the query and none is shown in the pod's command.
+
 The worker in the pod serves its progress, log and files over token-protected HTTP on an
 exposed port, reached through RunPod's proxy. The token is derived from the API key and
 the pod's name, so any golf process holding the key can reach the worker and none stores it.
@@ -10,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import time
 from pathlib import Path
+
+import httpx
 
 from ..gpus import GpuSpec
 from golfcore.secrets import redact, register
@@ -21,8 +29,11 @@ from ..spec import WorkerSpec
 from ..worker import TOKEN_ENV
 from .base import Backend, InfraError, JobStatus, LaunchError, SeedJob, job_status_from_worker
 
-IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")  # pasted into GraphQL: nothing that could escape
+IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 LOST_AFTER_S = 300  # a worker unreachable this long after it answered once is lost
+CREATE_POD = """mutation CreatePod($input: PodFindAndDeployOnDemandInput) {
+  podFindAndDeployOnDemand(input: $input) { id imageName machineId }
+}"""
 
 
 class RunPodBackend(Backend):
@@ -33,14 +44,17 @@ class RunPodBackend(Backend):
         self.conf = settings["runpod"]
         self.last_contact: dict[str, float] = {}
 
-    def sdk(self):
-        import runpod
-
+    def key(self) -> str:
         key = api_key(self.settings, "runpod", "RUNPOD_API_KEY")
         if not key:
             raise LaunchError("RunPod needs an API key: set RUNPOD_API_KEY, or runpod.api_key in a "
                               "chmod-600 ~/.config/golf/config.toml")
-        runpod.api_key = key
+        return key
+
+    def sdk(self):
+        import runpod
+
+        runpod.api_key = self.key()
         return runpod
 
     def call(self, what: str, fn, *args, **kwargs):
@@ -74,6 +88,7 @@ class RunPodBackend(Backend):
         spec.serve_port = int(self.conf["worker_port"])
         spec.linger_s = float(self.conf["linger_s"])
         spec.self_terminate = True
+        spec.env = {k: v for k, v in spec.env.items() if k not in job.secret_env}  # they go as the pod's env
         return spec
 
     def pod_name(self, job: SeedJob) -> str:
@@ -83,37 +98,55 @@ class RunPodBackend(Backend):
         key = api_key(self.settings, "runpod", "RUNPOD_API_KEY") or ""
         return hmac.new(key.encode(), f"golf-worker:{pod_name}".encode(), hashlib.sha256).hexdigest()
 
-    def create_args(self, job: SeedJob) -> dict:
-        """The create_pod arguments. Every string is GraphQL-safe: the spec travels base64-encoded."""
-        volume_id = self.conf.get("network_volume_id") or None
+    def pod_input(self, job: SeedJob, env: dict[str, str]) -> dict:
+        """The PodFindAndDeployOnDemandInput: the command holds the spec (no secrets), env the secrets."""
         return {
-            "name": self.pod_name(job), "image_name": job.image, "gpu_type_id": job.gpus.name_on(self.name),
-            "gpu_count": job.gpus.count, "cloud_type": self.conf["cloud_type"], "support_public_ip": True,
-            "start_ssh": False, "container_disk_in_gb": int(self.conf["container_disk_gb"]),
-            "volume_in_gb": int(self.conf["volume_gb"]), "network_volume_id": volume_id,
+            "name": self.pod_name(job), "imageName": job.image, "gpuTypeId": job.gpus.name_on(self.name),
+            "gpuCount": job.gpus.count, "cloudType": self.conf["cloud_type"], "supportPublicIp": True,
+            "startSsh": False, "containerDiskInGb": int(self.conf["container_disk_gb"]),
+            "volumeInGb": int(self.conf["volume_gb"]), "networkVolumeId": self.conf.get("network_volume_id") or None,
             "ports": f"{int(self.conf['worker_port'])}/http",
-            "docker_args": f"python -m launcher.worker --spec {job.spec.encode()}",
+            "dockerArgs": f"python -m launcher.worker --spec {job.spec.encode()}",
+            "env": [{"key": k, "value": v} for k, v in env.items()],
         }
 
     def describe(self, job: SeedJob) -> dict:
-        args = self.create_args(job)
+        pod = self.pod_input(job, {})
         blob = job.spec.encode()
-        return {"pod": args["name"], "gpu_type_id": args["gpu_type_id"], "gpu_count": args["gpu_count"],
-                "cloud": args["cloud_type"], "ports": args["ports"],
+        return {"pod": pod["name"], "gpu_type_id": pod["gpuTypeId"], "gpu_count": pod["gpuCount"],
+                "cloud": pod["cloudType"], "ports": pod["ports"],
                 "command": f"python -m launcher.worker --spec <{len(blob)} chars: the spec, base64>",
-                "pod env": f"{TOKEN_ENV}=***", "deadline": f"{job.spec.hard_deadline_s or 0:.0f}s + linger "
-                                                          f"{job.spec.linger_s:.0f}s, then the pod ends itself"}
+                "pod env": " ".join(f"{k}=***" for k in (TOKEN_ENV, *job.secret_env)),
+                "deadline": f"{job.spec.hard_deadline_s or 0:.0f}s + linger {job.spec.linger_s:.0f}s, "
+                            f"then the pod ends itself"}
 
     def submit(self, job: SeedJob) -> dict:
-        runpod = self.sdk()
-        args = self.create_args(job)
-        token = self.token(args["name"])
+        name = self.pod_name(job)
+        token = self.token(name)
         register(token)
-        pod = self.call("create_pod", runpod.create_pod, **args, env={TOKEN_ENV: token})
+        pod = self.graphql("create a pod", CREATE_POD, {"input": self.pod_input(job, {TOKEN_ENV: token, **job.secret_env})})
+        pod = pod.get("podFindAndDeployOnDemand")
         if not pod or not pod.get("id"):
-            raise InfraError(f"RunPod created no pod for {args['name']} (no capacity?)")
-        return {"pod_id": pod["id"], "name": args["name"], "port": int(self.conf["worker_port"]),
+            raise InfraError(f"RunPod created no pod for {name} (no capacity?)")
+        return {"pod_id": pod["id"], "name": name, "port": int(self.conf["worker_port"]),
                 "created": time.time(), "slot": job.slot}
+
+    def graphql(self, what: str, query: str, variables: dict) -> dict:
+        """A GraphQL request with its values as variables, to the API the SDK uses (RUNPOD_API_BASE_URL)."""
+        key = self.key()
+        url = os.environ.get("RUNPOD_API_BASE_URL", "https://api.runpod.io").rstrip("/") + "/graphql"
+        try:
+            response = httpx.post(url, json={"query": query, "variables": variables}, timeout=30,
+                                  headers={"Authorization": f"Bearer {key}"})
+            if response.status_code == 401:
+                raise LaunchError("RunPod refused the API key (401 Unauthorized)")
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InfraError(redact(f"RunPod {what}: {type(exc).__name__}: {exc}")[:500]) from None
+        if answer.get("errors") or response.status_code != 200:
+            message = (answer.get("errors") or [{}])[0].get("message") or f"HTTP {response.status_code}"
+            raise InfraError(redact(f"RunPod {what}: {message}")[:500])
+        return answer.get("data") or {}
 
     # ---- the worker, through the proxy
 
@@ -121,13 +154,11 @@ class RunPodBackend(Backend):
         base = str(self.conf["proxy_url"]).format(pod_id=handle["pod_id"], port=handle["port"])
         return base.rstrip("/") + path
 
-    def request(self, method: str, handle: dict, path: str, **kwargs):
-        import requests
-
+    def request(self, method: str, handle: dict, path: str, **kwargs) -> httpx.Response:
         try:
-            response = requests.request(method, self.url(handle, path), timeout=15,
-                                        headers={"Authorization": f"Bearer {self.token(handle['name'])}"}, **kwargs)
-        except requests.RequestException as exc:
+            response = httpx.request(method, self.url(handle, path), timeout=15,
+                                     headers={"Authorization": f"Bearer {self.token(handle['name'])}"}, **kwargs)
+        except httpx.HTTPError as exc:
             raise InfraError(f"worker of {handle['name']} unreachable: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise InfraError(f"worker of {handle['name']} answered {response.status_code} to {path}")
