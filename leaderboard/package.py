@@ -26,7 +26,7 @@ from .significance import DEFAULT_ALPHA, DEFAULT_THRESHOLD_NATS, welch_improveme
 from .submission import NON_RECORD_TRACK, RECORD_TRACK, analyze
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "submission.schema.json"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 REQUIREMENTS = ("torch", "numpy", "sentencepiece", "brotli")
 GENERATOR = "golf 0.1.0"
 

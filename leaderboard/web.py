@@ -28,7 +28,7 @@ from .report import fmt
 from .significance import welch_improvement
 from .submission import NON_RECORD_TRACK, RECORD_TRACK, is_inside
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
