@@ -361,9 +361,7 @@ class Driver:
     # ---- the end of the group
 
     def finish(self) -> Outcome:
-        from leaderboard.importer import import_folder, submission_key
-        from leaderboard.report import reference_from_db, submission_report
-        from leaderboard.submission import analyze
+        from leaderboard.importer import import_folder, source_key, stored_analysis
 
         with self.sessions() as session:
             launch = self._launch(session)
@@ -374,23 +372,19 @@ class Driver:
         folder = group_dir(self.plan)
         report = None
         verdict = None
+        key = source_key(folder, folder)
         if "done" in states:
             self.write_claims(folder)
-            outcome = import_folder(self.sessions, folder)
+            outcome = import_folder(self.sessions, folder, key)
             if outcome.status == "failed":
                 self.console.print(f"[red]import failed:[/red] {outcome.reason}", highlight=False)
-            key = submission_key(folder)
-            try:
-                reference = reference_from_db("best", self.db_url, exclude_key=key)
-            except LookupError:
-                reference = None
-            report = submission_report(analyze(folder), reference)
-            verdict = report["verdict"]
+            report = stored_analysis(self.sessions, key)  # what the database and the pages show
+            verdict = report["verdict"] if report else None
         state = "done" if states and all(s == "done" for s in states) else "failed"
         with self.sessions.begin() as session:
             launch = self._launch(session)
             launch.state, launch.verdict = state, verdict
-            launch.submission_key = submission_key(folder) if report else None
+            launch.submission_key = key if report else None
             launch.driver_pid = None
             record_event(session, f"launch_{state}", self.plan.group, f"verdict {verdict}")
         return Outcome(state, verdict, report)

@@ -3,9 +3,12 @@ wild (flat, seeds as a list or a dict, per-seed results), and the numbers in its
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .safefiles import read_text, safe_path
 
 MAX_CLAIM_FILE_BYTES = 5_000_000
 README_NUMBER = re.compile(r"(?<![\d.])(\d{1,2}\.\d{3,8})(?![\d])")
@@ -42,12 +45,15 @@ def _number(value, kind=float):
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
+        if not math.isfinite(value) or abs(value) > 1e18:
+            return None
         return kind(value)
     if isinstance(value, str):
         try:
-            return kind(float(value.replace(",", "").strip()))
+            number = float(value.replace(",", "").strip()[:64])
         except ValueError:
             return None
+        return kind(number) if math.isfinite(number) and abs(number) <= 1e18 else None
     return None
 
 
@@ -71,17 +77,20 @@ def _seed(key) -> int | None:
         return None
 
 
-def claim_file(folder: Path) -> Path | None:
-    exact = folder / "submission.json"
-    if exact.is_file():
+def claim_file(folder: Path, warnings: list[str] | None = None) -> Path | None:
+    exact = safe_path(folder, "submission.json", warnings)
+    if exact is not None:
         return exact
-    others = sorted(p for p in folder.glob("submission*.json") if p.is_file())
-    return others[0] if others else None
+    try:
+        names = sorted(p.name for p in folder.glob("submission*.json") if p.name != "submission.json")
+    except OSError:
+        return None
+    return next((p for p in (safe_path(folder, n, warnings) for n in names) if p is not None), None)
 
 
 def read_claims(folder: Path) -> Claims:
     claims = Claims()
-    path = claim_file(folder)
+    path = claim_file(folder, claims.warnings)
     if path is None:
         claims.warnings.append("no submission.json")
     else:
@@ -89,21 +98,33 @@ def read_claims(folder: Path) -> Claims:
         if path.name != "submission.json":
             claims.warnings.append(f"claims are in a non-standard file name: {path.name}")
         _read_json_claims(path, claims)
-    readme = folder / "README.md"
-    if readme.is_file():
-        text = readme.read_bytes()[:MAX_CLAIM_FILE_BYTES].decode("utf-8", errors="replace")
-        claims.readme_numbers = README_NUMBER.findall(text)
+    readme = safe_path(folder, "README.md", claims.warnings)
+    if readme is not None:
+        try:
+            text, _ = read_text(readme, MAX_CLAIM_FILE_BYTES)
+        except OSError as exc:
+            claims.warnings.append(f"README.md cannot be read ({exc.strerror})")
+        else:
+            claims.readme_numbers = README_NUMBER.findall(text)
     return claims
 
 
 def _read_json_claims(path: Path, claims: Claims) -> None:
-    if path.stat().st_size > MAX_CLAIM_FILE_BYTES:
+    try:
+        text, cut = read_text(path, MAX_CLAIM_FILE_BYTES)
+    except OSError as exc:
+        claims.warnings.append(f"{path.name} cannot be read ({exc.strerror})")
+        return
+    if cut:
         claims.warnings.append(f"{path.name} is larger than {MAX_CLAIM_FILE_BYTES} bytes; not read")
         return
     try:
-        data = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
+        data = json.loads(text, parse_constant=lambda name: None)  # NaN, Infinity: not numbers
     except json.JSONDecodeError as exc:
         claims.warnings.append(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})")
+        return
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit integer, nesting 100,000 deep
+        claims.warnings.append(f"{path.name} cannot be read as JSON ({type(exc).__name__}: {str(exc)[:80]})")
         return
     if not isinstance(data, dict):
         claims.warnings.append(f"{path.name} holds a {type(data).__name__}, not an object")

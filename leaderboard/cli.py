@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -43,32 +44,78 @@ def open_db(db: str | None):
         fail(f"cannot open {mask_url(database_url(db))}: {redact(str(exc))}")
 
 
+class PolicyName(str, Enum):
+    readme = "readme"
+    practice = "practice"
+
+
+PolicyOption = Annotated[PolicyName, typer.Option(help="Significance for `record`: readme (>= 0.005 nats at p < 0.01, the published rule) or practice (one-sided Welch p < 0.25 against the previous record, as the organizers ranked).")]
+
+
+def _existing_db(db: str | None):
+    """The sessionmaker when the database exists; None for a SQLite file that is not there (no file is created)."""
+    from sqlalchemy.engine import make_url
+
+    from .db import database_url
+
+    url = database_url(db)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        fail(f"--db: not a database URL ({redact(str(exc))})")
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None
+    return open_db(db)
+
+
 @command
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Submission folders, or trees of them (e.g. a records/ checkout).")],
-    against: Annotated[Optional[str], typer.Option(help="Reference for the significance test: a folder, `best` (the current best record in the database), or a submission's id, key or name there.")] = None,
-    threshold: Annotated[float, typer.Option(help="Improvement required, in nats per token.")] = 0.005,
-    alpha: Annotated[float, typer.Option(help="Significance level of the one-sided Welch test.")] = 0.01,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")] = False,
-    db: Annotated[Optional[str], typer.Option("--db", help="Database for --against best/id/name (default: $GOLF_DB or sqlite:///golf.db).")] = None,
+    against: Annotated[Optional[str], typer.Option(help="The reference for `record`: a folder, `best` (the best accepted record in the database), or a submission's id, key or name there. Default: the accepted record standing on each submission's date, from the database.")] = None,
+    policy: PolicyOption = PolicyName.readme,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout instead of text.")] = False,
+    db: Annotated[Optional[str], typer.Option("--db", help="Database of accepted records (default: $GOLF_DB or sqlite:///golf.db; none is created).")] = None,
 ) -> None:
-    """Re-derive every number from the logs, check every rule, and give each submission a verdict.
+    """Re-derive every number from the logs, check every rule, and give each submission a verdict:
+    invalid (a rule is broken), needs-review (the logs leave a rule in doubt, or the claims contradict
+    them), valid (every rule holds, not a record) or record (significant against the record of its day).
 
-    Exits non-zero when any submission is invalid (or a path holds no submission)."""
-    from .importer import submission_key
-    from .report import check_paths, reference_from_db, reference_from_folder, render
+    Exits 1 when any submission is invalid or a path holds no submission."""
+    from .analysis import reference_from_folder
+    from .db import database_url
+    from .references import DatabaseReferences, reference_by_name
+    from .report import check_paths, render
+    from .rules import Context
+    from .significance import POLICIES
 
-    reference = None
-    if against is not None:
-        if Path(against).is_dir():
-            reference = reference_from_folder(Path(against))
-        else:
-            exclude = submission_key(paths[0]) if len(paths) == 1 and paths[0].is_dir() else None
+    chosen = POLICIES[policy.value]
+    if against is not None and Path(against).is_dir():
+        fixed = reference_from_folder(Path(against))
+        context_for = lambda sub: Context(fixed, chosen, None)  # noqa: E731
+    else:
+        sessions = _existing_db(db)
+        if against is not None and sessions is None:
+            fail(f"--against {against!r}: no database at {mask_url(database_url(db))}; import records first")
+        if sessions is None:
+            context_for = None
+        elif against is not None:
             try:
-                reference = reference_from_db(against, db, exclude_key=exclude)
+                named = reference_by_name(sessions, against)
             except LookupError as exc:
                 fail(str(exc))
-    document = check_paths(paths, reference, threshold, alpha)
+
+            def context_for(sub):  # never against itself or a copy of itself
+                ref = named
+                if ref.content_hash == sub.digest:
+                    try:
+                        ref = reference_by_name(sessions, against, exclude_digest=sub.digest) if against == "best" else None
+                    except LookupError:
+                        ref = None
+                return Context(ref, chosen, None)
+        else:
+            references = DatabaseReferences(sessions, policy.value)
+            context_for = lambda sub: references.context(sub.claims.date or sub.path.name[:10], sub.digest, None)  # noqa: E731
+    document = check_paths(paths, context_for)
     if as_json:
         print(json.dumps(document, indent=2))
     else:
@@ -80,9 +127,14 @@ def check(
 @command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="Record folders or trees of them: a records/ checkout, a PR, our runs.")],
+    accepted: Annotated[bool, typer.Option("--accepted", help="These folders are merged into the official main: they are the records others are judged against.")] = False,
+    pr: Annotated[Optional[int], typer.Option(help="The pull request these folders come from.")] = None,
+    policy: PolicyOption = PolicyName.readme,
     db: DbOption = None,
 ) -> None:
-    """Load submission folders into the database: unchanged folders are skipped, changed ones replaced."""
+    """Load submission folders into the database, each keyed by its path under the imported root and
+    judged against the accepted record of its day. Unchanged folders are not touched, changed ones are
+    re-derived in place (their ids stay), identical copies are linked to the original."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from .db import database_url
@@ -96,7 +148,7 @@ def import_(
                   console=console, transient=True) as progress:
         task = progress.add_task("", total=None)
         outcomes = import_paths(
-            sessions, paths,
+            sessions, paths, accepted=accepted, pr=pr, policy=policy.value,
             on_found=lambda n: progress.update(task, total=n),
             on_folder=lambda o: progress.update(task, advance=1, description=o.folder.name[:50]),
         )
@@ -128,7 +180,8 @@ def package(
     """Write a PR-ready records folder: README.md, submission.json, train_seed<N>.log, train_gpt.py, requirements.txt."""
     from .package import PackageError, PackageRequest, group_logs
     from .package import package as build_package
-    from .report import reference_from_folder, render
+    from .analysis import reference_from_folder
+    from .report import render
 
     try:
         seed_logs = list(logs or []) + (group_logs(_group_folder(group, db)) if group is not None else [])

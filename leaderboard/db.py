@@ -30,15 +30,22 @@ class Base(DeclarativeBase):
 class SubmissionRow(Base):
     __tablename__ = "submissions"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(500), unique=True)  # track/folder name: the same across checkouts
+    key: Mapped[str] = mapped_column(String(500), unique=True)  # the source: its path under the imported root
     source_path: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    copy_of_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # merged into the official main (or marked so)
+    pr_number: Mapped[int | None] = mapped_column(Integer, index=True)
     track: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(Text)
     github_id: Mapped[str | None] = mapped_column(String(200))
     date: Mapped[str | None] = mapped_column(String(64), index=True)
     verdict: Mapped[str] = mapped_column(String(32), index=True)
+    claims: Mapped[str | None] = mapped_column(String(16))  # agree | minor | contradict
+    rules_version: Mapped[int] = mapped_column(Integer, default=0)
+    reference_key: Mapped[str | None] = mapped_column(String(500))  # the record it was judged against
+    significance_json: Mapped[str | None] = mapped_column(Text)  # the reference's name and the test against it
     mean_val_bpb: Mapped[float | None] = mapped_column(Float, index=True)
     std_val_bpb: Mapped[float | None] = mapped_column(Float)
     mean_val_loss: Mapped[float | None] = mapped_column(Float)
@@ -49,7 +56,7 @@ class SubmissionRow(Base):
     compression_ratio: Mapped[float | None] = mapped_column(Float)  # raw / compressed model bytes, mean over seeds
     readme: Mapped[str | None] = mapped_column(Text)
     submission_json: Mapped[str | None] = mapped_column(Text)
-    report_json: Mapped[str] = mapped_column(Text)
+    analysis_json: Mapped[str] = mapped_column(Text)  # the one analysis (leaderboard.analysis)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     runs: Mapped[list["RunRow"]] = relationship(back_populates="submission", cascade="all, delete-orphan",
@@ -63,8 +70,12 @@ class RunRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     log_path: Mapped[str] = mapped_column(Text)
+    run_index: Mapped[int] = mapped_column(Integer, default=1)  # runs appended in one log file
+    first_line: Mapped[int | None] = mapped_column(Integer)
+    last_line: Mapped[int | None] = mapped_column(Integer)
     log_sha256: Mapped[str | None] = mapped_column(String(64))
     counts: Mapped[bool] = mapped_column(Boolean, default=True)  # one of the seed results of the submission
+    left_out: Mapped[str | None] = mapped_column(Text)  # why it does not count
     seed: Mapped[int | None] = mapped_column(Integer)
     val_bpb: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)
@@ -73,13 +84,15 @@ class RunRow(Base):
     bytes_code: Mapped[int | None] = mapped_column(Integer)
     bytes_model: Mapped[int | None] = mapped_column(Integer)
     train_time_s: Mapped[float | None] = mapped_column(Float)
-    artifact_time_s: Mapped[float | None] = mapped_column(Float)
+    artifact_time_s: Mapped[float | None] = mapped_column(Float)  # serialization after training
+    calibration_s: Mapped[float | None] = mapped_column(Float)
     eval_time_s: Mapped[float | None] = mapped_column(Float)
     steps: Mapped[int | None] = mapped_column(Integer)
     val_tokens: Mapped[int | None] = mapped_column(Integer)
     world_size: Mapped[int | None] = mapped_column(Integer)
     gpu: Mapped[str | None] = mapped_column(String(200))
     warnings_json: Mapped[str] = mapped_column(Text, default="[]")
+    sources_json: Mapped[str] = mapped_column(Text, default="{}")  # figure -> line in the log
     submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
     stages: Mapped[list["EvalStageRow"]] = relationship(cascade="all, delete-orphan", order_by="EvalStageRow.position")
     points: Mapped[list["MetricPointRow"]] = relationship(cascade="all, delete-orphan", order_by="MetricPointRow.step")
@@ -91,6 +104,7 @@ class EvalStageRow(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
+    line: Mapped[int | None] = mapped_column(Integer)
     val_loss: Mapped[float | None] = mapped_column(Float)
     val_bpb: Mapped[float | None] = mapped_column(Float)
     time_s: Mapped[float | None] = mapped_column(Float)
@@ -130,6 +144,7 @@ class CheckRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     check_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(16))  # rule | doubt | record | claims
     message: Mapped[str] = mapped_column(Text)
 
 
@@ -248,7 +263,35 @@ def _v4_submission_times(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_track_bpb ON submissions (track, mean_val_bpb)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches, _v4_submission_times]
+def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns(table)}
+    for name, ddl in columns.items():
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
+def _v5_sources_and_runs(conn: Connection) -> None:
+    """v5: a submission is keyed by its source and may be a copy of another; every run of a log is
+    its own row with its lines; the stored analysis has rules of its own version. Every folder is
+    re-derived by the next import (a row is matched by its source path and keeps its id)."""
+    _add_columns(conn, "submissions", {
+        "copy_of_id": "INTEGER REFERENCES submissions(id) ON DELETE SET NULL", "accepted": "BOOLEAN DEFAULT 0",
+        "pr_number": "INTEGER", "claims": "VARCHAR(16)", "rules_version": "INTEGER DEFAULT 0",
+        "reference_key": "VARCHAR(500)", "significance_json": "TEXT"})
+    if "report_json" in {c["name"] for c in inspect(conn).get_columns("submissions")}:
+        conn.execute(text("ALTER TABLE submissions RENAME COLUMN report_json TO analysis_json"))
+    _add_columns(conn, "runs", {"run_index": "INTEGER DEFAULT 1", "first_line": "INTEGER", "last_line": "INTEGER",
+                                "left_out": "TEXT", "calibration_s": "FLOAT", "sources_json": "TEXT DEFAULT '{}'"})
+    _add_columns(conn, "eval_stages", {"line": "INTEGER"})
+    _add_columns(conn, "check_results", {"kind": "VARCHAR(16)"})
+    conn.execute(text("UPDATE submissions SET content_hash = '', rules_version = 0"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_content_hash ON submissions (content_hash)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_copy_of_id ON submissions (copy_of_id)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_pr_number ON submissions (pr_number)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches, _v4_submission_times,
+                                                  _v5_sources_and_runs]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

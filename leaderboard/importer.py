@@ -1,28 +1,33 @@
 """`golf import`: record folders into the database, one transaction per folder.
 
-A folder whose files hash the same as last time is skipped; a changed one replaces its
-rows; a folder that fails leaves nothing behind and keeps what was there before.
+Each folder is keyed by its source: its path under the imported root (with the track folder,
+whatever root was given). A folder whose files, rules and reference are unchanged is not touched;
+a changed one is re-derived in place and keeps its id; a folder that fails leaves what was there
+before. Content identical to a stored submission is linked as a copy of it, never dropped.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from golfcore.vocabulary import Track
+
+from .analysis import _date_from_name, document
 from .claims import claim_file, read_claims
-from .db import (
-    ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, RunRow, SubmissionRow, utcnow,
-)
-from .report import submission_report
-from .submission import is_inside, analyze, find_submissions, is_log_file, track_of
+from .db import ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, RunRow, SubmissionRow, utcnow
+from .references import DatabaseReferences
+from .rules import RULES_VERSION, judge
+from .safefiles import inventory, read_text, safe_path
+from .submission import Submission, analyze, find_submissions, is_log_file
 
 MAX_TEXT_BYTES = 1_000_000  # README and submission.json kept for the web pages
+TRACK_FOLDERS = (Track.record.value, Track.non_record.value)
 
 
 @dataclass
@@ -30,86 +35,84 @@ class ImportOutcome:
     folder: Path
     status: str  # imported | updated | unchanged | failed
     reason: str = ""
+    key: str = ""
 
 
-def file_kind(path: Path) -> str:
-    name = path.name.lower()
-    if is_log_file(path):
+def file_kind(path: str) -> str:
+    name = path.rsplit("/", 1)[-1].lower()
+    if is_log_file(Path(name)):
         return "log"
     if name.endswith(".py"):
         return "code"
-    if name.startswith("final_model") or path.suffix in (".ptz", ".pt", ".bin", ".brotli", ".lzma", ".zlib"):
+    if name.startswith("final_model") or name.endswith((".ptz", ".pt", ".brotli", ".lzma", ".zlib")):
         return "model"
-    if path.suffix == ".json":
+    if name.endswith(".json"):
         return "json"
-    if path.suffix == ".md":
+    if name.endswith(".md"):
         return "readme"
     return "other"
 
 
-def inventory(folder: Path) -> tuple[str, list[tuple[str, str, int, str]]]:
-    """(content hash of the folder, [(relative path, kind, bytes, sha256)])."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if (path.is_symlink() and not is_inside(path, folder)) or not path.is_file():
-                continue
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            files.append((path.relative_to(folder).as_posix(), file_kind(path), path.stat().st_size, digest.hexdigest()))
-    folder_digest = hashlib.sha256("\n".join(f"{p}\t{sha}" for p, _, _, sha in files).encode()).hexdigest()
-    return folder_digest, files
+def source_key(folder: Path, root: Path) -> str:
+    """The folder's path under the imported root, always with its track folder: importing records/,
+    records/track_10min_16mb or the folder itself gives one key."""
+    base = root.resolve()
+    folder = folder.resolve()
+    while base == folder or base.name in TRACK_FOLDERS:
+        base = base.parent
+    return folder.relative_to(base).as_posix()
 
 
-def _read_text(path: Path | None) -> str | None:
-    if path is None or not path.is_file():
+def _text(path: Path | None) -> str | None:
+    if path is None:
         return None
-    return path.read_bytes()[:MAX_TEXT_BYTES].decode("utf-8", errors="replace")
+    try:
+        return read_text(path, MAX_TEXT_BYTES)[0]
+    except OSError:
+        return None
 
 
-def submission_key(folder: Path) -> str:
-    return f"{track_of(folder, read_claims(folder), [])}/{folder.name}"
-
-
-def build_rows(folder: Path, key: str, digest: str, files: list[tuple[str, str, int, str]]) -> SubmissionRow:
-    sub = analyze(folder)
-    report = submission_report(sub)
-    claims = sub.claims
-    counted = {s.score_log.log for s in sub.seeds}
+def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]]) -> SubmissionRow:
+    """A detached row tree for one analysed folder (the caller fills key, source and links)."""
+    summary = analysis["summary"]
+    counted = analysis["seeds"]
+    by_run = {(r.log, r.run.index): r for r in sub.runs}
+    ratios = [r["bytes_model_raw"] / r["bytes_model"] for r in analysis["runs"]
+              if r["counts"] and r["bytes_model_raw"] and r["bytes_model"]]
     totals = [s.train.bytes_total for s in sub.seeds if s.train.bytes_total is not None]
-    seed_times = report["seeds"]
-    counted_runs = [r for r in report["runs"] if r["log"] in counted]
-    ratios = [r["bytes_model_raw"] / r["bytes_model"] for r in counted_runs if r["bytes_model_raw"] and r["bytes_model"]]
     row = SubmissionRow(
-        key=key, source_path=str(folder.resolve()), content_hash=digest, track=sub.track,
-        name=sub.name, author=claims.author, github_id=claims.github_id, date=claims.date or folder.name[:10],
-        verdict=report["verdict"], mean_val_bpb=sub.mean("val_bpb"), std_val_bpb=sub.std("val_bpb"),
-        mean_val_loss=sub.mean("val_loss"), n_seeds=len(sub.seeds), bytes_max=max(totals) if totals else None,
-        train_time_s=max((s["train_time_s"] for s in seed_times if s["train_time_s"] is not None), default=None),
-        eval_time_s=max((s["eval_time_s"] for s in seed_times if s["eval_time_s"] is not None), default=None),
+        track=sub.track, name=sub.name[:500], author=sub.claims.author, github_id=sub.claims.github_id,
+        date=analysis["date"], verdict=analysis["verdict"], claims=analysis["claims"], rules_version=RULES_VERSION,
+        reference_key=(analysis["reference"] or {}).get("key"),
+        significance_json=json.dumps({"reference": analysis["reference"]["name"], "reference_key": analysis["reference"]["key"],
+                                      "policy": analysis["policy"], **analysis["significance"]})
+        if analysis["reference"] and analysis["significance"] else None,
+        mean_val_bpb=summary["mean_val_bpb"], std_val_bpb=summary["std_val_bpb"], mean_val_loss=summary["mean_val_loss"],
+        n_seeds=summary["n_seeds"], bytes_max=max(totals) if totals else None,
+        train_time_s=max((s["train_time_s"] for s in counted if s["train_time_s"] is not None), default=None),
+        eval_time_s=max((s["eval_time_s"] for s in counted if s["eval_time_s"] is not None), default=None),
         compression_ratio=sum(ratios) / len(ratios) if ratios else None,
-        readme=_read_text(folder / "README.md"), submission_json=_read_text(claim_file(folder)),
-        report_json=json.dumps(report), updated_at=utcnow(),
+        readme=_text(safe_path(sub.path, "README.md")), submission_json=_text(claim_file(sub.path)),
+        analysis_json=json.dumps(analysis), updated_at=utcnow(),
     )
-    sha_by_path = {p: sha for p, _, _, sha in files}
-    for log_run, run_json in zip(sub.runs, report["runs"]):
+    sha_by_path = {p: sha for p, _, sha in files}
+    for entry in analysis["runs"]:
+        log_run = by_run[(entry["log"], entry["run"])]
         run = RunRow(
-            log_path=log_run.log, log_sha256=sha_by_path.get(log_run.log), counts=log_run.log in counted,
-            seed=run_json["seed"], val_bpb=run_json["val_bpb"], val_loss=run_json["val_loss"],
-            score_stage=run_json["score_stage"], bytes_total=run_json["bytes_total"], bytes_code=run_json["bytes_code"],
-            bytes_model=run_json["bytes_model"], train_time_s=run_json["train_time_s"],
-            artifact_time_s=run_json["artifact_time_s"], eval_time_s=run_json["eval_time_s"], steps=run_json["steps"],
-            val_tokens=run_json["val_tokens"], world_size=run_json["world_size"], gpu=run_json["gpu"],
-            warnings_json=json.dumps(run_json["warnings"]),
+            log_path=entry["log"], run_index=entry["run"], first_line=entry["first_line"], last_line=entry["last_line"],
+            log_sha256=sha_by_path.get(entry["log"]), counts=entry["counts"], left_out=entry["left_out"],
+            seed=entry["seed"], val_bpb=entry["val_bpb"], val_loss=entry["val_loss"], score_stage=entry["score_stage"],
+            bytes_total=entry["bytes_total"], bytes_code=entry["bytes_code"], bytes_model=entry["bytes_model"],
+            train_time_s=entry["train_time_s"], artifact_time_s=entry["serialization_s"],
+            calibration_s=entry["calibration_s"], eval_time_s=entry["eval_time_s"], steps=entry["steps"],
+            val_tokens=entry["val_tokens"], world_size=entry["world_size"], gpu=entry["gpu"],
+            warnings_json=json.dumps(entry["warnings"]), sources_json=json.dumps(entry["sources"]),
         )
         run.stages = [
-            EvalStageRow(position=i, name=s["name"][:200], val_loss=s["val_loss"], val_bpb=s["val_bpb"], time_s=s["time_s"],
-                         after_artifact=s["after_artifact"], diagnostic=s["diagnostic"], failed=s["failed"])
-            for i, s in enumerate(run_json["stages"])
+            EvalStageRow(position=i, name=s["name"][:200], line=s["line"], val_loss=s["val_loss"], val_bpb=s["val_bpb"],
+                         time_s=s["time_s"], after_artifact=s["after_artifact"], diagnostic=s["diagnostic"],
+                         failed=s["failed"])
+            for i, s in enumerate(entry["stages"])
         ]
         run.points = [
             MetricPointRow(step=p.step, train_time_s=p.train_time_s, train_loss=p.train_loss, val_loss=p.val_loss,
@@ -117,32 +120,89 @@ def build_rows(folder: Path, key: str, digest: str, files: list[tuple[str, str, 
             for p in log_run.run.curve
         ]
         row.runs.append(run)
-    row.checks = [CheckRow(position=i, check_id=c["id"], status=c["status"], message=c["message"])
-                  for i, c in enumerate(report["checks"])]
-    row.files = [ArtifactRow(path=p, kind=kind, bytes=size, sha256=sha) for p, kind, size, sha in files]
+    row.checks = [CheckRow(position=i, check_id=c["id"], status=c["status"], kind=c["kind"], message=c["message"])
+                  for i, c in enumerate(analysis["checks"])]
+    row.files = [ArtifactRow(path=p, kind=file_kind(p), bytes=size, sha256=sha) for p, size, sha in files]
     return row
 
 
-def import_folder(sessions: sessionmaker[Session], folder: Path) -> ImportOutcome:
+SCALARS = ("track", "name", "author", "github_id", "date", "verdict", "claims", "rules_version", "reference_key",
+           "significance_json",
+           "mean_val_bpb", "std_val_bpb", "mean_val_loss", "n_seeds", "bytes_max", "train_time_s", "eval_time_s",
+           "compression_ratio", "readme", "submission_json", "analysis_json", "updated_at")
+
+
+def _store(session: Session, fresh: SubmissionRow, key: str, folder: Path, digest: str, accepted: bool,
+           pr: int | None) -> str:
+    existing = _find(session, key, folder)
+    if existing is None:
+        fresh.key, fresh.source_path, fresh.content_hash = key, str(folder.resolve()), digest
+        fresh.accepted, fresh.pr_number = accepted, pr
+        fresh.copy_of_id = _original(session, digest, None)
+        session.add(fresh)
+        status = "imported"
+    else:  # in place: the submission keeps its id (permalinks hold); its runs and checks are re-derived
+        for name in SCALARS:
+            setattr(existing, name, getattr(fresh, name))
+        existing.key, existing.source_path, existing.content_hash = key, str(folder.resolve()), digest
+        existing.accepted, existing.pr_number = accepted, pr
+        existing.copy_of_id = _original(session, digest, existing.id)
+        existing.runs, existing.checks, existing.files = fresh.runs, fresh.checks, fresh.files
+        fresh = existing
+        status = "updated"
+    session.add(EventRow(kind=f"submission_{status}", subject=key, message=f"{fresh.verdict}: {fresh.name}"[:500]))
+    return status
+
+
+def _find(session: Session, key: str, folder: Path) -> SubmissionRow | None:
+    row = session.scalar(select(SubmissionRow).where(SubmissionRow.key == key))
+    if row is None:  # a row of an older golf, keyed by track/name: adopt it by its source path
+        row = session.scalar(select(SubmissionRow).where(SubmissionRow.source_path == str(folder.resolve()),
+                                                         SubmissionRow.rules_version == 0))
+    return row
+
+
+def _original(session: Session, digest: str, own_id: int | None) -> int | None:
+    """The first stored submission with this content, when this one is a copy of it."""
+    query = select(SubmissionRow.id).where(SubmissionRow.content_hash == digest).order_by(SubmissionRow.id).limit(1)
+    if own_id is not None:
+        query = query.where(SubmissionRow.id < own_id)
+    return session.scalar(query)
+
+
+def import_folder(sessions: sessionmaker[Session], folder: Path, key: str, accepted: bool = False,
+                  pr: int | None = None, references: DatabaseReferences | None = None) -> ImportOutcome:
     try:
-        key = submission_key(folder)
-        digest, files = inventory(folder)
+        warnings: list[str] = []
+        digest, files = inventory(folder, warnings)
+        claims = read_claims(folder)
+        date = claims.date or _date_from_name(folder.name)
+        references = references or DatabaseReferences(sessions)
+        context = references.context(date, digest, key)
+        reference_key = context.reference.key if context.reference else None
         with sessions() as session:
-            existing = session.scalar(select(SubmissionRow).where(SubmissionRow.key == key))
-            if existing is not None and existing.content_hash == digest:
-                return ImportOutcome(folder, "unchanged")
-        row = build_rows(folder, key, digest, files)
-        with sessions.begin() as session:  # one transaction: the old rows go only if the new ones land
-            existing = session.scalar(select(SubmissionRow).where(SubmissionRow.key == key))
-            status = "imported"
-            if existing is not None:
-                row.imported_at = existing.imported_at
-                session.delete(existing)
-                session.flush()
-                status = "updated"
-            session.add(row)
-            session.add(EventRow(kind=f"submission_{status}", subject=key, message=f"{row.verdict}: {row.name}"[:500]))
-        return ImportOutcome(folder, status)
+            existing = _find(session, key, folder)
+            if existing is not None and existing.content_hash == digest and existing.rules_version == RULES_VERSION \
+                    and existing.accepted == accepted and existing.pr_number == pr \
+                    and existing.reference_key == reference_key and existing.key == key:
+                return ImportOutcome(folder, "unchanged", key=key)
+        sub = analyze(folder, (digest, files))
+        sub.warnings.extend(warnings)
+        fresh = build_rows(sub, document(sub, judge(sub, context), context), files)
+        for attempt in range(3):  # another import may insert the same key between our read and write
+            try:
+                with sessions.begin() as session:  # one transaction: the old rows go only if the new ones land
+                    status = _store(session, fresh, key, folder, digest, accepted, pr)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                fresh = build_rows(sub, document(sub, judge(sub, context), context), files)
+        if accepted:
+            references.invalidate()
+        return ImportOutcome(folder, status, key=key)
+    except OperationalError as exc:
+        return ImportOutcome(folder, "failed", f"the database refused the write: {str(exc.orig)[:200]}", key)
     except Exception as exc:  # one bad folder must not stop the others; the reason is reported and logged
         reason = f"{type(exc).__name__}: {exc}"[:500]
         try:
@@ -150,13 +210,20 @@ def import_folder(sessions: sessionmaker[Session], folder: Path) -> ImportOutcom
                 session.add(EventRow(kind="import_failed", subject=str(folder), message=reason))
         except Exception:
             pass
-        return ImportOutcome(folder, "failed", reason)
+        return ImportOutcome(folder, "failed", reason, key)
 
 
-def import_paths(sessions: sessionmaker[Session], paths: list[Path],
+def stored_analysis(sessions: sessionmaker[Session], key: str) -> dict | None:
+    """The analysis the database holds for a source key."""
+    with sessions() as session:
+        text = session.scalar(select(SubmissionRow.analysis_json).where(SubmissionRow.key == key))
+    return json.loads(text) if text else None
+
+
+def import_paths(sessions: sessionmaker[Session], paths: list[Path], accepted: bool = False, pr: int | None = None,
                  on_folder: Callable[[ImportOutcome], None] | None = None,
-                 on_found: Callable[[int], None] | None = None) -> list[ImportOutcome]:
-    folders: list[Path] = []
+                 on_found: Callable[[int], None] | None = None, policy: str = "readme") -> list[ImportOutcome]:
+    folders: list[tuple[Path, str]] = []
     outcomes: list[ImportOutcome] = []
     for path in paths:
         if not path.is_dir():
@@ -165,11 +232,12 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path],
         found = find_submissions(path)
         if not found:
             outcomes.append(ImportOutcome(path, "failed", "no submission folder (submission.json or logs) found"))
-        folders.extend(found)
+        folders.extend((f, source_key(f, path)) for f in found)
     if on_found:
         on_found(len(folders))
-    for folder in folders:
-        outcome = import_folder(sessions, folder)
+    references = DatabaseReferences(sessions, policy)
+    for folder, key in folders:
+        outcome = import_folder(sessions, folder, key, accepted, pr, references)
         outcomes.append(outcome)
         if on_folder:
             on_folder(outcome)

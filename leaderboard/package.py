@@ -19,11 +19,14 @@ from pathlib import Path
 import jsonschema
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from golfcore.loggrammar import parse_event
+from golfcore.vocabulary import Track
+
+from .analysis import document
 from .logparse import ParsedLog, parse_file
-from .report import submission_report
-from .rules import Reference
-from .significance import DEFAULT_ALPHA, DEFAULT_THRESHOLD_NATS, welch_improvement
-from .submission import NON_RECORD_TRACK, RECORD_TRACK, analyze
+from .rules import Context, Reference, judge
+from .significance import POLICIES, Policy, welch_improvement
+from .submission import analyze
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "submission.schema.json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -42,14 +45,13 @@ class PackageRequest:
     author: str
     github_id: str
     out: Path
-    track: str = RECORD_TRACK
+    track: str = Track.record.value
     script: Path | None = None
     date: str | None = None
     blurb: str | None = None
     hardware: str | None = None
     reference: Reference | None = None
-    threshold: float = DEFAULT_THRESHOLD_NATS
-    alpha: float = DEFAULT_ALPHA
+    policy: Policy = POLICIES["readme"]
 
 
 def folder_name(date: str, name: str) -> str:
@@ -75,9 +77,9 @@ def group_logs(group: Path) -> list[Path]:
 def _code_packing(path: Path) -> str:
     """The packing our trainer logged for its counted code (plain when not stated)."""
     for line in path.read_text(errors="replace").splitlines()[:50]:
-        m = re.match(r"code bytes_code:\d+ packing:(\w+)", line)
-        if m:
-            return m.group(1)
+        event = parse_event(line)
+        if event is not None and event.name == "code" and event.get("packing"):
+            return event.get("packing")
     return "plain"
 
 
@@ -111,7 +113,7 @@ def build_submission_json(req: PackageRequest, parsed: dict[int, ParsedLog]) -> 
         raise PackageError("the logs do not state the artifact's bytes (total and code)")
     doc = {
         "schema": "golf-submission/1", "name": req.name, "author": req.author, "github_id": req.github_id,
-        "date": req.date, "track": "non_record_16mb" if req.track == NON_RECORD_TRACK else "10min_16mb",
+        "date": req.date, "track": Track(req.track).short,
         "val_bpb": statistics.fmean(bpbs), "val_bpb_std": statistics.stdev(bpbs) if len(bpbs) > 1 else None,
         "val_loss": statistics.fmean(losses), "val_loss_std": statistics.stdev(losses) if len(losses) > 1 else None,
         "bytes_total": max(totals), "bytes_code": max(codes), "seeds": seeds, "seed_results": results,
@@ -122,7 +124,8 @@ def build_submission_json(req: PackageRequest, parsed: dict[int, ParsedLog]) -> 
     if req.hardware:
         doc["hardware"] = req.hardware
     if req.reference is not None and req.reference.val_losses:
-        sig = welch_improvement(losses, req.reference.val_losses, bpbs, req.reference.val_bpbs, req.threshold, req.alpha)
+        sig = welch_improvement(losses, req.reference.val_losses, bpbs, req.reference.val_bpbs,
+                                req.policy.threshold_nats, req.policy.alpha)
         doc["significance"] = {"against": req.reference.name, **{k: v for k, v in sig.as_dict().items()
                                                                   if k not in ("n_new", "n_ref")}}
     return doc
@@ -172,9 +175,10 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
         (staging / "submission.json").write_text(json.dumps(doc, indent=2) + "\n")
         (staging / "README.md").write_text("checks pending\n")
         # the README shows the checks of the folder as it will be published
-        report = submission_report(_analyze_as(staging, final, req.track), req.reference, req.threshold, req.alpha)
+        context = Context(req.reference, req.policy)
+        report = _analysis_as(staging, final, req.track, context)
         (staging / "README.md").write_text(render_readme(doc, report))
-        report = submission_report(_analyze_as(staging, final, req.track), req.reference, req.threshold, req.alpha)
+        report = _analysis_as(staging, final, req.track, context)
         staging.chmod(0o755)
         staging.rename(final)
     except BaseException:
@@ -184,10 +188,11 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
     return final, report
 
 
-def _analyze_as(staging: Path, final: Path, track: str):
+def _analysis_as(staging: Path, final: Path, track: str, context: Context) -> dict:
+    """The analysis of the folder as it will be published (its final path and track)."""
     sub = analyze(staging)
     sub.path, sub.track = final, track
-    return sub
+    return document(sub, judge(sub, context), context)
 
 
 def render_readme(doc: dict, report: dict) -> str:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from .db import CheckRow, LaunchPointRow, LaunchRow, MetricPointRow, RunRow, SubmissionRow
-from .significance import welch_improvement
-from .submission import NON_RECORD_TRACK, RECORD_TRACK
+from golfcore.vocabulary import Track, Verdict
+
+RECORD_TRACK, NON_RECORD_TRACK = Track.record.value, Track.non_record.value
 
 BYTES_LIMIT = 16_000_000
 SORTS = {"rank", "val_bpb", "date", "bytes", "name", "author", "seeds", "train_s", "eval_s", "ratio"}
-VERDICTS = ("record", "non-record", "needs-review", "invalid")
+VERDICTS = tuple(v.value for v in (Verdict.record, Verdict.valid, Verdict.needs_review, Verdict.invalid))
 MAX_PER_PAGE = 200
 
 
@@ -46,10 +46,14 @@ def rank_of(means: list[float], sub: SubmissionRow) -> int | None:
 
 
 def frontier(session: Session, track: str = RECORD_TRACK) -> list[dict]:
-    """The record val_bpb over time: each record that beat every earlier one."""
+    """The record val_bpb over time: each accepted record (or, with none marked accepted, each `record`)
+    that beat every earlier one."""
+    accepted = session.scalar(select(func.count()).where(SubmissionRow.accepted.is_(True), SubmissionRow.track == track))
+    standing = SubmissionRow.accepted.is_(True) if accepted else SubmissionRow.verdict == Verdict.record.value
     rows = session.execute(
         select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.date, SubmissionRow.mean_val_bpb)
-        .where(SubmissionRow.track == track, SubmissionRow.verdict == "record", SubmissionRow.mean_val_bpb.is_not(None))
+        .where(SubmissionRow.track == track, standing, SubmissionRow.mean_val_bpb.is_not(None),
+               SubmissionRow.copy_of_id.is_(None))
         .order_by(SubmissionRow.date, SubmissionRow.id)).all()
     best, points = None, []
     for sid, name, date, bpb in rows:
@@ -59,32 +63,9 @@ def frontier(session: Session, track: str = RECORD_TRACK) -> list[dict]:
     return points
 
 
-def _previous_records(points: list[dict], date: str | None) -> dict | None:
-    """The record that stood just before `date` (the last frontier point strictly earlier)."""
-    if not date:
-        return None
-    i = bisect_left(points, date, key=lambda p: p["date"] or "")
-    return points[i - 1] if i > 0 else None
-
-
-def _seed_losses(session: Session, ids: set[int]) -> dict[int, tuple[list[float], list[float]]]:
-    out: dict[int, tuple[list[float], list[float]]] = {i: ([], []) for i in ids}
-    for sid, loss, bpb in session.execute(select(RunRow.submission_id, RunRow.val_loss, RunRow.val_bpb).where(
-            RunRow.submission_id.in_(ids), RunRow.counts.is_(True), RunRow.val_loss.is_not(None))):
-        out[sid][0].append(loss)
-        out[sid][1].append(bpb)
-    return out
-
-
-@lru_cache(maxsize=20_000)
-def _welch(new_losses: tuple, ref_losses: tuple, new_bpb: tuple, ref_bpb: tuple) -> dict:
-    """The test between two sets of seeds; the same seeds give the same answer, so it is kept."""
-    return welch_improvement(list(new_losses), list(ref_losses), list(new_bpb), list(ref_bpb)).as_dict()
-
-
 def leaderboard(session: Session, f: Filters) -> dict:
     query = (select(SubmissionRow).where(SubmissionRow.track == f.track)
-             .options(defer(SubmissionRow.readme), defer(SubmissionRow.submission_json), defer(SubmissionRow.report_json)))
+             .options(defer(SubmissionRow.readme), defer(SubmissionRow.submission_json), defer(SubmissionRow.analysis_json)))
     if f.verdict:
         query = query.where(SubmissionRow.verdict == f.verdict)
     if f.author:
@@ -115,23 +96,19 @@ def leaderboard(session: Session, f: Filters) -> dict:
             .where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.submission_id, CheckRow.position)):
         checks[sid].append({"id": check_id, "status": status, "message": message})
     points = frontier(session, f.track) if f.track == RECORD_TRACK else []
-    previous = {sub.id: _previous_records(points, sub.date) for sub in page}
-    losses = _seed_losses(session, set(ids) | {p["id"] for p in previous.values() if p})
     best = points and min(p["val_bpb"] for p in points)
+    judged = {sub.id: json.loads(sub.significance_json) for sub in page if sub.significance_json}
+    ref_ids = dict(session.execute(select(SubmissionRow.key, SubmissionRow.id).where(
+        SubmissionRow.key.in_({j["reference_key"] for j in judged.values() if j.get("reference_key")}))).all())
     items = []
     for sub in page:
-        prev = previous[sub.id]
         item = submission_summary(sub, rank_of(means, sub))
         item["checks"] = checks[sub.id]
-        item["best"] = bool(best) and sub.verdict == "record" and sub.mean_val_bpb == best
-        item["previous_record"] = None
-        if prev and prev["id"] != sub.id and sub.mean_val_bpb is not None:
-            item["previous_record"] = {"id": prev["id"], "name": prev["name"], "val_bpb": prev["val_bpb"],
-                                       "delta_bpb": sub.mean_val_bpb - prev["val_bpb"]}
-            new, ref = losses.get(sub.id), losses.get(prev["id"])
-            if new and ref and new[0] and ref[0]:
-                item["previous_record"]["significance"] = _welch(tuple(new[0]), tuple(ref[0]), tuple(new[1]),
-                                                                 tuple(ref[1]))
+        item["best"] = bool(best) and sub.mean_val_bpb == best and sub.verdict != "invalid"
+        j = judged.get(sub.id)
+        item["previous_record"] = None if j is None else {  # as the stored analysis judged it: one verdict everywhere
+            "id": ref_ids.get(j.get("reference_key")), "name": j["reference"], "delta_bpb": -(j["delta_bpb"] or 0.0)
+            if j.get("delta_bpb") is not None else None, "significance": j}
         items.append(item)
     return {"track": f.track, "total": total, "page": f.page, "per_page": f.per_page,
             "pages": max(1, -(-total // f.per_page)), "items": items}
@@ -152,27 +129,31 @@ def submission_detail(session: Session, sid: int) -> dict | None:
     sub = session.get(SubmissionRow, sid)
     if sub is None:
         return None
-    report = json.loads(sub.report_json)
+    report = json.loads(sub.analysis_json)
     runs = session.scalars(select(RunRow).where(RunRow.submission_id == sid).order_by(RunRow.log_path)).all()
     summary = submission_summary(sub, rank_of(_rankable_means(session, sub.track), sub))
     return {
         **summary,
         "readme": sub.readme, "submission_json": sub.submission_json,
         "claimed": report.get("claimed", {}), "seeds": report.get("seeds", []),
-        "not_a_record_because": report.get("not_a_record_because", []), "warnings": report.get("warnings", []),
-        "checks": [{"id": c.check_id, "status": c.status, "message": c.message} for c in sub.checks],
+        "reasons": report.get("reasons", []), "warnings": report.get("warnings", []),
+        "claims": sub.claims, "counted_because": report.get("counted_because", ""),
+        "reference": report.get("reference"), "significance": report.get("significance"),
+        "checks": [{"id": c.check_id, "status": c.status, "kind": c.kind, "message": c.message} for c in sub.checks],
         "runs": [run_summary(r) for r in runs],
         "files": [{"path": a.path, "kind": a.kind, "bytes": a.bytes, "sha256": a.sha256} for a in sub.files],
     }
 
 
 def run_summary(r: RunRow) -> dict:
-    return {"id": r.id, "submission_id": r.submission_id, "log": r.log_path, "counts": r.counts, "seed": r.seed,
+    return {"id": r.id, "submission_id": r.submission_id, "log": r.log_path, "run": r.run_index,
+            "first_line": r.first_line, "last_line": r.last_line, "counts": r.counts, "left_out": r.left_out,
+            "seed": r.seed,
             "val_bpb": r.val_bpb, "val_loss": r.val_loss, "score_stage": r.score_stage, "bytes_total": r.bytes_total,
             "bytes_code": r.bytes_code, "bytes_model": r.bytes_model, "train_time_s": r.train_time_s,
             "artifact_time_s": r.artifact_time_s, "eval_time_s": r.eval_time_s, "steps": r.steps,
-            "val_tokens": r.val_tokens, "world_size": r.world_size, "gpu": r.gpu,
-            "warnings": json.loads(r.warnings_json or "[]")}
+            "val_tokens": r.val_tokens, "world_size": r.world_size, "gpu": r.gpu, "calibration_s": r.calibration_s,
+            "sources": json.loads(r.sources_json or "{}"), "warnings": json.loads(r.warnings_json or "[]")}
 
 
 def run_detail(session: Session, rid: int) -> dict | None:
@@ -184,7 +165,7 @@ def run_detail(session: Session, rid: int) -> dict | None:
                              .where(MetricPointRow.run_id == rid).order_by(MetricPointRow.step)).all()
     sub = session.get(SubmissionRow, run.submission_id)
     return {**run_summary(run), "submission_name": sub.name, "source_path": sub.source_path,
-            "stages": [{"name": s.name, "val_loss": s.val_loss, "val_bpb": s.val_bpb, "time_s": s.time_s,
+            "stages": [{"name": s.name, "line": s.line, "val_loss": s.val_loss, "val_bpb": s.val_bpb, "time_s": s.time_s,
                         "after_artifact": s.after_artifact, "diagnostic": s.diagnostic, "failed": s.failed}
                        for s in run.stages],
             "curve": [dict(p._mapping) for p in points]}

@@ -1,97 +1,45 @@
-"""`golf check`: each submission's runs, checks and verdict, as JSON or as Rich tables."""
+"""`golf check`: analyze every folder (each on its own: one hostile folder never hides the others)
+and show the analyses as JSON or as text that never cuts a figure, a verdict or a name."""
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .rules import Reference, run_checks, verdict
-from .significance import DEFAULT_ALPHA, DEFAULT_THRESHOLD_NATS
-from .submission import Submission, analyze, find_submissions
+from .analysis import ContextFor, analyze_folder
+from .submission import find_submissions
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "unknown": "dim"}
-VERDICT_STYLE = {"record": "bold green", "non-record": "cyan", "invalid": "bold red", "needs-review": "yellow"}
+VERDICT_STYLE = {"record": "bold green", "valid": "cyan", "invalid": "bold red", "needs-review": "yellow"}
+CLAIMS_STYLE = {"agree": "green", "minor": "yellow", "contradict": "red"}
+WIDE = 150  # the run table needs this many columns; narrower consoles get one block per run
 
 
-def reference_from_folder(path: Path) -> Reference:
-    sub = analyze(path)
-    return Reference(
-        name=sub.name,
-        val_losses=[s.val_loss for s in sub.seeds if s.val_loss is not None],
-        val_bpbs=[s.val_bpb for s in sub.seeds if s.val_bpb is not None],
-    )
-
-
-def reference_from_db(spec: str, url: str | None, exclude_key: str | None = None) -> Reference:
-    """`best` (the best record-track record), or a submission by id, key or exact name."""
-    from sqlalchemy import or_, select
-
-    from .db import RunRow, SubmissionRow, open_database
-    from .submission import RECORD_TRACK
-
-    sessions = open_database(url)
-    with sessions() as session:
-        query = select(SubmissionRow)
-        if spec == "best":
-            query = query.where(SubmissionRow.track == RECORD_TRACK, SubmissionRow.verdict == "record",
-                                SubmissionRow.mean_val_bpb.is_not(None))
-            if exclude_key:
-                query = query.where(SubmissionRow.key != exclude_key)
-            query = query.order_by(SubmissionRow.mean_val_bpb)
-        else:
-            conditions = [SubmissionRow.key == spec, SubmissionRow.name == spec]
-            if spec.isdigit():
-                conditions.append(SubmissionRow.id == int(spec))
-            query = query.where(or_(*conditions))
-        row = session.scalars(query.limit(1)).first()
-        if row is None:
-            raise LookupError(f"no submission matches --against {spec!r} in the database")
-        runs = session.scalars(select(RunRow).where(RunRow.submission_id == row.id, RunRow.counts.is_(True))).all()
-        return Reference(
-            name=row.name,
-            val_losses=[r.val_loss for r in runs if r.val_loss is not None],
-            val_bpbs=[r.val_bpb for r in runs if r.val_bpb is not None],
-        )
-
-
-def submission_report(sub: Submission, reference: Reference | None = None,
-                      threshold: float = DEFAULT_THRESHOLD_NATS, alpha: float = DEFAULT_ALPHA) -> dict:
-    checks = run_checks(sub, reference, threshold, alpha)
-    outcome, reasons = verdict(sub, checks)
-    return {
-        "path": str(sub.path),
-        "track": sub.track,
-        "name": sub.name,
-        "claimed": sub.claims.as_dict(),
-        "runs": [r.as_json() for r in sub.runs],
-        "seeds": [s.as_json() for s in sub.seeds],
-        "summary": {
-            "n_seeds": len(sub.seeds),
-            "mean_val_bpb": sub.mean("val_bpb"), "std_val_bpb": sub.std("val_bpb"),
-            "mean_val_loss": sub.mean("val_loss"), "std_val_loss": sub.std("val_loss"),
-        },
-        "checks": [c.as_dict() for c in checks],
-        "verdict": outcome,
-        "not_a_record_because": reasons,
-        "warnings": sub.warnings,
-    }
-
-
-def check_paths(paths: list[Path], reference: Reference | None = None, threshold: float = DEFAULT_THRESHOLD_NATS,
-                alpha: float = DEFAULT_ALPHA) -> dict:
+def check_paths(paths: list[Path], context_for: ContextFor | None = None) -> dict:
     folders: list[Path] = []
-    errors = []
+    errors: list[str] = []
     for path in paths:
         if not path.exists():
             errors.append(f"{path}: no such folder")
             continue
-        found = find_submissions(path)
+        walk_warnings: list[str] = []
+        found = find_submissions(path, walk_warnings)
+        errors.extend(walk_warnings)
         if not found:
             errors.append(f"{path}: no submission folder (submission.json or logs) found")
         folders.extend(found)
-    reports = [submission_report(analyze(f), reference, threshold, alpha) for f in folders]
-    return {"submissions": reports, "errors": errors}
+    analyses = []
+    for folder in folders:
+        try:
+            analyses.append(analyze_folder(folder, context_for)[1])
+        except Exception as exc:  # a bug met on hostile input: this folder fails alone, with a clear line
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            errors.append(f"{folder}: could not be analyzed ({type(exc).__name__}: {str(exc)[:200]} at "
+                          f"{Path(where.filename).name}:{where.lineno}); please report it")
+    return {"submissions": analyses, "errors": errors}
 
 
 def fmt(value, spec: str = "") -> str:
@@ -104,34 +52,60 @@ def fmt(value, spec: str = "") -> str:
         return str(value)
 
 
+def _run_fields(r: dict) -> list[tuple[str, str]]:
+    return [
+        ("seed", fmt(r["seed"])), ("val_bpb", fmt(r["val_bpb"], ".8f")), ("val_loss", fmt(r["val_loss"], ".8f")),
+        ("stage", fmt(r["score_stage"])), ("bytes", fmt(r["bytes_total"], ",")),
+        ("train s", fmt(r["train_time_s"], ".1f")), ("eval s", fmt(r["eval_time_s"], ".1f")), ("steps", fmt(r["steps"])),
+    ]
+
+
+def _run_name(r: dict) -> str:
+    name = r["log"] if r["runs_in_log"] == 1 else f"{r['log']} #{r['run']} (lines {r['first_line']}-{r['last_line']})"
+    return name + ("" if r["counts"] else f"  [not counted: {r['left_out']}]")
+
+
 def render(document: dict, console: Console) -> None:
     for error in document["errors"]:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(error)}", highlight=False)
     for sub in document["submissions"]:
-        style = VERDICT_STYLE.get(sub["verdict"], "")
-        console.rule(f"[bold]{sub['name']}[/bold]  [{style}]{sub['verdict']}[/{style}]")
-        console.print(f"{sub['path']}  ({sub['track']})", highlight=False, style="dim")
+        render_submission(sub, console)
+
+
+def render_submission(sub: dict, console: Console) -> None:
+    style = VERDICT_STYLE.get(sub["verdict"], "")
+    claims_style = CLAIMS_STYLE.get(sub["claims"], "")
+    console.print()
+    console.print(f"[{style}]{sub['verdict'].upper()}[/{style}]  [bold]{escape(sub['name'])}[/bold]  "
+                  f"(claims: [{claims_style}]{sub['claims']}[/{claims_style}])", highlight=False)
+    console.print(f"{escape(sub['path'])}  ({sub['track']})", highlight=False, style="dim")
+    if console.width >= WIDE:
         runs = Table(show_edge=False, header_style="bold")
-        for column in ("log", "seed", "val_bpb", "val_loss", "stage", "bytes", "train s", "eval s", "steps"):
-            runs.add_column(column, justify="left" if column in ("log", "stage") else "right")
+        runs.add_column("log", overflow="fold")
+        for column, _ in _run_fields(sub["runs"][0]) if sub["runs"] else []:
+            runs.add_column(column, justify="left" if column == "stage" else "right", no_wrap=column != "stage",
+                            overflow="fold")
         for r in sub["runs"]:
-            runs.add_row(r["log"], fmt(r["seed"]), fmt(r["val_bpb"], ".8f"), fmt(r["val_loss"], ".8f"),
-                         fmt(r["score_stage"]), fmt(r["bytes_total"], ","), fmt(r["train_time_s"], ".1f"),
-                         fmt(r["eval_time_s"], ".1f"), fmt(r["steps"]))
-        console.print(runs)
-        summary = sub["summary"]
-        if summary["mean_val_bpb"] is not None:
-            std = f" ± {summary['std_val_bpb']:.5f}" if summary["std_val_bpb"] is not None else ""
-            console.print(f"mean val_bpb {summary['mean_val_bpb']:.8f}{std} over {summary['n_seeds']} seed(s)", highlight=False)
-        checks = Table(show_edge=False, show_header=False)
-        checks.add_column("status")
-        checks.add_column("check")
-        checks.add_column("reason", overflow="fold")
-        for c in sub["checks"]:
-            checks.add_row(f"[{STATUS_STYLE[c['status']]}]{c['status']}[/]", c["id"], c["message"])
-        console.print(checks)
-        for warning in sub["warnings"]:
-            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+            runs.add_row(escape(_run_name(r)), *(escape(v) for _, v in _run_fields(r)),
+                         style=None if r["counts"] else "dim")
+        if sub["runs"]:
+            console.print(runs)
+    else:
         for r in sub["runs"]:
-            for warning in r["warnings"]:
-                console.print(f"[yellow]warning:[/yellow] {r['log']}: {warning}", highlight=False)
+            console.print(f"[bold]{escape(_run_name(r))}[/bold]", highlight=False, style=None if r["counts"] else "dim")
+            console.print("  " + "   ".join(f"{k} {escape(v)}" for k, v in _run_fields(r)), highlight=False)
+    summary = sub["summary"]
+    if summary["mean_val_bpb"] is not None:
+        std = f" ± {summary['std_val_bpb']:.5f}" if summary["std_val_bpb"] is not None else ""
+        console.print(f"mean val_bpb {summary['mean_val_bpb']:.8f}{std} over {summary['n_seeds']} seed(s): "
+                      f"{escape(sub['counted_because'])}", highlight=False)
+    for c in sub["checks"]:
+        color = STATUS_STYLE[c["status"]]
+        console.print(f"[{color}]{c['status']:>7}[/{color}]  {c['id']}: {escape(c['message'])}", highlight=False)
+    if sub["reasons"] and sub["verdict"] != "record":
+        console.print(f"[bold]{sub['verdict']} because[/bold] " + escape("; ".join(sub["reasons"])), highlight=False)
+    for warning in sub["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    for r in sub["runs"]:
+        for warning in r["warnings"]:
+            console.print(f"[yellow]warning:[/yellow] {escape(r['log'])}: {escape(warning)}", highlight=False)

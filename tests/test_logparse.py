@@ -52,7 +52,7 @@ def test_truncated_log_has_no_score_and_says_so():
     lines = BASELINE_TAIL.splitlines()[:4]
     log = parse_lines(lines)
     assert log.run.score is None or log.run.score.name == "training_val_at_stop"
-    assert any("pre-quantization" in w or "no final evaluation" in w for w in log.run.warnings)
+    assert any("in-training validation" in w or "no final evaluation" in w for w in log.run.warnings)
 
 
 def test_empty_binary_and_huge_line_files(tmp_path):

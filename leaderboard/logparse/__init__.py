@@ -1,0 +1,93 @@
+"""The log parser: one streaming pass over a log of any size, into runs with their figures.
+
+    reader.py     bytes -> the lines worth reading (blocks, C-level skipping, prefixes, source code)
+    golf.py       golf's own trainer (the grammar in golfcore.loggrammar)
+    community.py  the baseline's key:value lines and their many descendants
+    sizes.py      every way a log states the artifact's size
+    resolve.py    a run's figures: the score stage, seed, bytes, times, each with its line
+
+Several runs appended in one file stay separate runs. Anything odd becomes a warning on the run or
+the log, never an exception.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import IO, Iterable
+
+from .community import CommunityReader
+from .golf import GolfReader
+from .model import CurvePoint, ParsedLog, Run, Stage, Timer
+from .reader import MAX_LINE_CHARS, LineReader
+from .resolve import finish
+
+__all__ = ["CurvePoint", "ParsedLog", "Run", "Stage", "Timer", "parse_file", "parse_lines", "parse_stream"]
+
+
+def parse_file(path: str | Path) -> ParsedLog:
+    try:
+        with open(path, "rb") as fh:
+            return parse_stream(fh, str(path))
+    except OSError as exc:
+        run = finish(Run())
+        return ParsedLog(str(path), [run], 0, [f"cannot read {path}: {exc.strerror or exc}"])
+
+
+def parse_lines(lines: Iterable[str], path: str = "<lines>") -> ParsedLog:
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return parse_stream(io.BytesIO(text.encode("utf-8", errors="replace")), path)
+
+
+def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
+    reader = LineReader(stream)
+    readers = [CommunityReader(Run(index=1, first_line=1))]
+    for line in reader:
+        current = readers[-1]
+        run = current.run
+        if line.kind == "code_start" or line.kind == "header":
+            if run.has_results:
+                current = _new_run(readers, line.number)
+            if line.text.startswith("golf_trainer ") and not isinstance(current, GolfReader):
+                readers[-1] = current = GolfReader(current.run)
+            if line.kind == "code_start":
+                continue
+        elif line.kind == "banner" and run.stages and (run.artifact_line is not None or not run.has_training):
+            current = _new_run(readers, line.number)
+        current.run.last_line = line.number
+        current.read(line.number, line.text, line.stamp)
+    warnings = []
+    if reader.garbage:
+        warnings.append(f"{reader.garbage} lines are binary or undecodable and were skipped")
+    if reader.cut:
+        warnings.append(f"{reader.cut} lines longer than {MAX_LINE_CHARS} characters were cut")
+    if reader.lines == 0:
+        warnings.append("the log is empty")
+    runs = [finish(r.run) for r in readers]
+    runs = [r for r in runs if r.has_results or r.bytes_total is not None] or runs[-1:]
+    runs = _drop_repeated_summaries(runs, warnings)
+    for i, r in enumerate(runs, 1):
+        r.index = i
+    if len(runs) > 1:
+        spans = ", ".join(f"{r.first_line}-{r.last_line}" for r in runs)
+        warnings.append(f"{len(runs)} runs appended in one file (lines {spans}); each is read on its own")
+    return ParsedLog(path, runs, reader.lines, warnings)
+
+
+def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
+    """A run with no training whose results all repeat the run before it is that run's summary."""
+    kept = runs[:1]
+    for run in runs[1:]:
+        before = {(s.name, s.val_bpb, s.val_loss) for s in kept[-1].stages}
+        if not run.has_training and run.stages and all((s.name, s.val_bpb, s.val_loss) in before for s in run.stages):
+            warnings.append(f"lines {run.first_line}-{run.last_line} repeat the results of lines "
+                            f"{kept[-1].first_line}-{kept[-1].last_line}")
+            kept[-1].last_line = run.last_line
+            continue
+        kept.append(run)
+    return kept
+
+
+def _new_run(readers: list[CommunityReader], first_line: int) -> CommunityReader:
+    reader = CommunityReader(Run(index=len(readers) + 1, first_line=first_line))
+    readers.append(reader)
+    return reader

@@ -1,0 +1,293 @@
+"""The community's logs: the official baseline's `key:value` lines and everything derived from
+them (hundreds of scripts, each printing a little differently). Each line becomes facts on the run
+being built: curve points, evaluation stages, sizes, timers, hints about the experiment."""
+from __future__ import annotations
+
+import re
+
+from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_append
+from .sizes import read_sizes
+from .values import to_int, to_number, to_seconds, tokens
+
+STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
+STEP_NO_TOTAL = re.compile(r"^step[:\s#]*(\d+)\b(?!\s*/)", re.I)
+STAGE_KEYS = ("val_loss", "val_bpb")
+SCORE_KEYS = ("val_bpb", "val_loss", "bpb", "score")
+PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
+                      re.I)
+DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
+                              r"best_ckpt|sanity|baseline_eval|\bdiag\b", re.I)
+LOOP_COUNTER = re.compile(r"(?<![a-z])(?:epoch|ep|step|iter(?:ation)?)\s*[:#]?\s*(\d+)\s*/\s*(\d+)", re.I)
+LOOP_SIGNAL = re.compile(r"(?<![a-z])(?:loss|lr)\s*[:=]\s*[-+.\d]", re.I)
+IN_SECONDS = re.compile(r"\b(?:in|took|after)\s+(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds|m|min)\b", re.I)
+DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
+TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
+SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
+DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
+GPU_NAME = re.compile(r"NVIDIA ((?:GeForce )?(?:RTX )?(?:H|A|B|L|GH|GB)?\d+[\w ]*?(?:SXM\d?|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
+GPU_SPEC = re.compile(r"\b(\d+)\s*x\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
+SEED_WORD = re.compile(r"\bseed\s*[:=#]?\s*(\d{1,12})\b", re.I)
+COMPACT_SEED = re.compile(r"^(?:model_)?params[:=]\S+.*\bs:(\d+)\b", re.I)  # "params:N L:10 ... ws:8 s:42"
+WORLD_SIZE_WORDS = ("world_size", "nproc_per_node", "num_gpus", "n_gpus", "gpus")
+
+
+def is_stage_line(kv: dict[str, str], line: str) -> bool:
+    if not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
+        return False
+    return not PROGRESS.search(line)
+
+
+def stage_name(line: str) -> str:
+    head = re.split(r"\bval_(?:loss|bpb)\s*[:=]", line, maxsplit=1)[0]
+    head = re.sub(r"\b[\w.\-]+[:=]\S+", "", head)  # drop key:value tokens such as stride:64
+    name = re.sub(r"[^\w\- ]", " ", head).strip()
+    name = re.sub(r"\s+", " ", name)
+    if not name:
+        colon = line.split(":", 1)[0].strip()
+        name = colon if colon and " " not in colon and not colon.startswith("val_") else "eval"
+    return name[:200]
+
+
+class CommunityReader:
+    """Turns lines into facts on one run. `in_training` is True until the training loop ends."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.in_training = True
+
+    # ---- one line
+    def read(self, n: int, line: str, stamp: float | None) -> None:
+        first = line[0]
+        if first.isdigit() or first in "sS":
+            m = STEP_AT_START.match(line)
+            if m is not None:
+                self.step(n, line, int(m.group(1)), int(m.group(2)), stamp)
+                return
+            if first in "sS":
+                if line[:8].lower() == "stopping":
+                    self.stop(n, line, stamp)
+                    self.hints(n, line, line.lower(), tokens(line))
+                    return
+                m = STEP_NO_TOTAL.match(line)
+                if m is not None and self.step(n, line, int(m.group(1)), None, stamp):
+                    return
+        kv = tokens(line)
+        lower = line.lower()
+        if is_stage_line(kv, line):
+            self.stage(n, line, kv, stamp)
+        else:
+            self.other(n, line, kv, lower, stamp)
+        self.hints(n, line, lower, kv)
+
+    # ---- training steps
+    def step(self, n: int, line: str, step: int, total: int | None, stamp: float | None) -> bool:
+        run = self.run
+        kv = tokens(line)
+        t = None
+        for key in ("train_time", "time", "t", "elapsed"):
+            if key in kv:
+                t = to_seconds(kv[key])
+                break
+        point = CurvePoint(step=step, train_time_s=t, train_loss=to_number(kv.get("train_loss", kv.get("loss", ""))),
+                           val_loss=to_number(kv.get("val_loss", "")), val_bpb=to_number(kv.get("val_bpb", "")))
+        if point.train_loss is None and point.val_loss is None and point.val_bpb is None:
+            if LOOP_SIGNAL.search(line) and not self.in_training:
+                bounded_append(run.loop_lines, (n, line[:200]))
+            return False  # e.g. "warmup 3/20" progress
+        if not self.in_training:
+            # a counter with a loss after the loop ended: another optimizer loop, not the training curve
+            bounded_append(run.loop_lines, (n, line[:200]))
+            return True
+        if len(run.curve) >= MAX_CURVE_POINTS:
+            run.curve = run.curve[::2]
+        run.curve.append(point)
+        if run.steps is None or step >= run.steps:
+            run.steps = step
+            run.note("steps", n)
+        if total is not None:
+            run.iterations = total
+        if "train_time" in kv and t is not None and (run.train_time_s is None or t >= run.train_time_s):
+            run.train_time_s = t
+            run.note("train_time_s", n)
+        if stamp is not None:
+            run.timestamps["training_end"] = stamp
+        run.training_end_line = n
+        return True
+
+    def stop(self, n: int, line: str, stamp: float | None) -> None:
+        run = self.run
+        kv = tokens(line)
+        run.stopped_by_cap = True
+        t = to_seconds(kv.get("train_time", "")) if "train_time" in kv else None
+        if t is not None:
+            run.train_time_s = t
+            run.note("train_time_s", n)
+        m = re.search(r"(\d+)\s*/\s*(\d+)", kv.get("step", "")) or re.search(r"\bstep[:\s]*(\d+)\s*/\s*(\d+)", line)
+        if m:
+            run.steps, run.iterations = int(m.group(1)), int(m.group(2))
+            run.note("steps", n)
+        run.training_end_line = n
+        if stamp is not None:
+            run.timestamps["training_end"] = stamp
+        self.in_training = False
+
+    # ---- evaluation results
+    def stage(self, n: int, line: str, kv: dict[str, str], stamp: float | None) -> None:
+        run = self.run
+        self.end_training()
+        name = kv.get("stage") or stage_name(line)
+        exact = name.endswith("_exact")
+        if exact:
+            name = name[: -len("_exact")]
+        time_s = None
+        for key in ("eval_time", "elapsed", "time"):
+            if key in kv:
+                time_s = to_seconds(kv[key])
+                break
+        stage = Stage(
+            name=name, val_loss=to_number(kv.get("val_loss", "")), val_bpb=to_number(kv.get("val_bpb", "")),
+            time_s=time_s, line=n,
+            diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
+            exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),
+            tokens=to_int(kv["val_tokens"]) if "val_tokens" in kv else (to_int(kv["tokens"]) if "tokens" in kv else None),
+        )
+        prev = run.stages[-1] if run.stages else None
+        if prev is not None and prev.name == stage.name and prev.line >= n - 3:
+            # "name val_loss:2.0727 ..." then "name_exact val_loss:2.07269931 ...": one stage
+            if stage.exact or not prev.exact:
+                prev.val_loss = stage.val_loss if stage.val_loss is not None else prev.val_loss
+                prev.val_bpb = stage.val_bpb if stage.val_bpb is not None else prev.val_bpb
+                prev.line = n
+            prev.time_s = prev.time_s if prev.time_s is not None else stage.time_s
+            prev.exact = prev.exact or stage.exact
+            return
+        if stamp is not None:
+            run.timestamps["last"] = stamp
+        run.stages.append(stage)
+        if len(run.stages) > 2 * 2000:
+            del run.stages[:2000]  # the newest stages are the ones that can score
+
+    # ---- everything else: sizes, timers, loops after training
+    def other(self, n: int, line: str, kv: dict[str, str], lower: str, stamp: float | None) -> None:
+        run = self.run
+        sizes = read_sizes(line, lower, kv)
+        if sizes:
+            self.sizes(n, sizes, stamp)
+        if "total_eval_time" in kv:
+            run.explicit_eval_total = to_seconds(kv["total_eval_time"])
+            run.note("explicit_eval_total", n)
+            return
+        if "peak memory" in lower or lower.startswith("peak_memory"):
+            self.end_training()
+        if self.in_training:
+            return
+        if LOOP_COUNTER.search(line) and LOOP_SIGNAL.search(line):
+            bounded_append(run.loop_lines, (n, line[:200]))
+        duration = None
+        progress = bool(PROGRESS.search(line))
+        for key in TIMER_KEYS:
+            if key in kv:
+                duration = to_seconds(kv[key])
+                break
+        if duration is None:
+            m = IN_SECONDS.search(line)
+            if m:
+                value, unit = float(m.group(1)), m.group(2).lower()
+                duration = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
+        if duration is None:
+            m = DURATION_IN_PARENS.search(line)
+            if m:
+                duration = float(m.group(1))
+        if duration is not None:
+            bounded_append(run.timers, Timer(n, duration, line[:200], cumulative=progress or bool(LOOP_COUNTER.search(line))))
+        if stamp is not None:
+            run.timestamps["last"] = stamp
+
+    def sizes(self, n: int, sizes: list[tuple[str, int]], stamp: float | None) -> None:
+        run = self.run
+        artifact = False
+        for kind, value in sizes:
+            if kind == "total":
+                run.bytes_total = value
+                run.note("bytes_total", n)
+                artifact = True
+            elif kind == "artifact":
+                if "artifact_bytes" not in run.sources or run.sources["artifact_bytes"] < n:
+                    run.code_sizes["artifact"] = value
+                    run.note("artifact_bytes", n)
+                artifact = True
+            elif kind == "model":
+                run.bytes_model = value
+                run.note("bytes_model", n)
+                artifact = True
+            elif kind == "model_raw":
+                run.bytes_model_raw = value
+            elif kind.startswith("code_"):
+                run.code_sizes[kind[5:]] = value
+                run.note(f"bytes_code_{kind[5:]}", n)
+        if artifact:
+            bounded_append(run.size_lines, n)
+            if stamp is not None:
+                run.timestamps.setdefault(f"size@{n}", stamp)
+            self.end_training()
+
+    def end_training(self) -> None:
+        self.in_training = False
+
+    # ---- what kind of experiment this is
+    def hints(self, n: int, line: str, lower: str, kv: dict[str, str]) -> None:
+        run = self.run
+        if "seed" in kv:
+            seed = to_int(kv["seed"])
+            if seed is not None and seed >= 0:
+                bounded_append(run.seeds, (seed, n))
+        elif "seed" in lower:
+            m = SEED_WORD.search(line) if ("=" in line[:2] or "#" in line[:2] or not kv) else None
+            if m:
+                bounded_append(run.seeds, (int(m.group(1)), n))
+        if lower.startswith(("params", "model_params")):
+            m = COMPACT_SEED.match(line)
+            if m:
+                bounded_append(run.seeds, (int(m.group(1)), n))
+            if "ws" in kv and to_int(kv["ws"]):
+                run.world_size = to_int(kv["ws"])
+        for key in WORLD_SIZE_WORDS:
+            if key in kv:
+                value = to_int(kv[key])
+                if value is not None and 0 < value <= 4096:
+                    run.world_size = value
+                    run.note("world_size", n)
+                break
+        if "x" in lower:
+            spec = GPU_SPEC.search(line)
+            if spec:
+                run.world_size = run.world_size or int(spec.group(1))
+                run.gpu_name = run.gpu_name or spec.group(2).upper()
+        if run.gpu_name is None and "NVIDIA" in line:
+            gpu = GPU_NAME.search(line)
+            if gpu:
+                run.gpu_name = gpu.group(1).strip()
+        for key in ("val_tokens", "tokens"):
+            if key in kv and (key == "val_tokens" or "val" in lower.split(":")[0]):
+                value = to_int(kv[key])
+                if value:
+                    run.val_tokens = value
+                    run.note("val_tokens", n)
+        if lower.startswith("val tokens:") or lower.startswith("val_tokens:"):
+            value = to_int(line.split(":", 1)[1].strip())
+            if value:
+                run.val_tokens = value
+                run.note("val_tokens", n)
+        if "_sp" in line or "fineweb" in lower or "embedded" in lower:
+            dataset = DATASET_NAME.search(line)
+            if dataset:
+                run.dataset = dataset.group(0)
+        if "vocab_size" in kv:
+            run.vocab_size = to_int(kv["vocab_size"]) or run.vocab_size
+        if "max_wallclock_seconds" in kv:
+            cap = to_number(kv["max_wallclock_seconds"])
+            run.wallclock_cap_s = cap if cap and cap > 0 else None
+        if "iterations" in kv and self.in_training:
+            run.iterations = to_int(kv["iterations"]) or run.iterations
+        if ("limited" in lower or "subset" in lower or "partial" in lower) and SUBSET_MARKER.search(line):
+            bounded_append(run.subset_markers, (n, line[:200]))

@@ -1,0 +1,220 @@
+"""From a run's facts to its figures: which stage is the score, the seed, the bytes, and the
+times the rules cap, each with the line it came from."""
+from __future__ import annotations
+
+import re
+
+from .model import Run, Stage, Timer
+
+FAILED_STAGE_MARGIN_BPB = 0.02  # a later stage this much worse than an earlier one has diverged
+SAME_RESULT_TOLERANCE = 6e-4  # two printed results within rounding of each other
+WARMUP_WORDS = re.compile(r"warm[-_ ]?up|compil", re.I)
+CALIBRATION_WORDS = re.compile(r"calib|hessian|gptq.*(?:collect|batch|sample)|activation stat", re.I)
+VALIDATION_WORDS = re.compile(r"(?<![a-z])(?:ttt|val|valid|validation|test[-_ ]time)(?![a-z])|prequant|pre_quant|eval", re.I)
+TRAINING_WORDS = re.compile(r"train_loss|train data|training data|train_time|post_qat|qat", re.I)
+EPOCH = re.compile(r"(?<![a-z])(?:epoch|ep)\s*[:#]?\s*\d+\s*/\s*\d+", re.I)
+
+
+def _same_result(a: Stage, b: Stage) -> bool:
+    pairs = [(a.val_bpb, b.val_bpb), (a.val_loss, b.val_loss)]
+    compared = [(x, y) for x, y in pairs if x is not None and y is not None]
+    return bool(compared) and all(abs(x - y) <= SAME_RESULT_TOLERANCE for x, y in compared)
+
+
+def _mark_duplicates(stages: list[Stage]) -> None:
+    """One result reported twice (a summary line, a compatibility alias): keep one."""
+    for i, later in enumerate(stages):
+        for earlier in stages[:i]:
+            if earlier.duplicate_of or later.duplicate_of or earlier.after_artifact != later.after_artifact:
+                continue
+            if earlier.diagnostic != later.diagnostic or not _same_result(earlier, later):
+                continue
+            keep_later = later.time_s is not None or earlier.time_s is None
+            dropped, kept = (earlier, later) if keep_later else (later, earlier)
+            dropped.duplicate_of = kept.name
+            if kept.time_s is None:
+                kept.time_s = dropped.time_s
+            if dropped.exact and not kept.exact:
+                kept.val_bpb, kept.val_loss, kept.exact = dropped.val_bpb, dropped.val_loss, True
+
+
+def _choose_score(run: Run, live: list[Stage]) -> None:
+    scored = [s for s in live if s.after_artifact and not s.diagnostic]
+    best: Stage | None = None
+    for s in scored:
+        if best is not None and s.val_bpb is not None and best.val_bpb is not None \
+                and s.val_bpb > best.val_bpb + FAILED_STAGE_MARGIN_BPB:
+            s.failed = True
+            run.warnings.append(
+                f"line {s.line}: stage {s.name} (val_bpb {s.val_bpb:.5f}) is {s.val_bpb - best.val_bpb:.5f} worse than "
+                f"{best.name} ({best.val_bpb:.5f}): a failed stage, not the score")
+            continue
+        if best is None or (s.val_bpb is not None and (best.val_bpb is None or s.val_bpb <= best.val_bpb)):
+            best = s
+    candidates = [s for s in scored if not s.failed]
+    if run.explicit_score_stage:
+        named = [s for s in candidates if s.name == run.explicit_score_stage]
+        run.score = named[-1] if named else None
+    elif candidates:
+        run.score = candidates[-1]
+    if run.score is not None:
+        run.note("val_bpb", run.score.line)
+        return
+    last_val = next((p for p in reversed(run.curve) if p.val_bpb is not None or p.val_loss is not None), None)
+    if last_val is not None and run.steps is not None and last_val.step == run.steps:
+        run.last_training_val = Stage("training_val_at_stop", last_val.val_loss, last_val.val_bpb, None,
+                                      run.training_end_line or run.last_line)
+        run.warnings.append(f"no evaluation after the artifact was written; the only score is the in-training "
+                            f"validation at step {last_val.step} (before quantization)")
+    elif run.has_training or run.stages:
+        run.warnings.append("no final evaluation of the artifact found (truncated or unfinished log?)")
+
+
+def _series_key(text: str) -> str:
+    return re.split(r"[\s:=\[(]", text, maxsplit=1)[0].lower()
+
+
+def _mark_series(run: Run) -> None:
+    """Timers of one series (the same leading word, values that never shrink) are a cumulative clock:
+    `tttg: c1/213 ... t:1.9s`, `tttg: c2/213 ... t:2.1s`... only the last value is a duration."""
+    by_key: dict[str, list[Timer]] = {}
+    for t in run.timers:
+        by_key.setdefault(_series_key(t.text), []).append(t)
+    for series in by_key.values():
+        if len(series) >= 3 and all(b.seconds >= a.seconds for a, b in zip(series, series[1:])):
+            for t in series:
+                t.cumulative = True
+
+
+def _restates_a_stage(timer: Timer, stages: list[Stage]) -> bool:
+    """`ttt_sliding:done ... time=266s` beside `legal_ttt ... eval_time:266351ms`: one duration said twice."""
+    return any(s.time_s is not None and abs(s.line - timer.line) <= 5
+               and abs(s.time_s - timer.seconds) <= max(1.0, 0.01 * s.time_s) for s in stages)
+
+
+def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
+    """`eval_time_s`: the score's own timer (the script's total when it prints one, else its timed
+    stages from the artifact to the score). `eval_capped_s`: a lower bound of what the rule caps, from
+    loading the artifact to the score: every timed stage and timer in between, diagnostics included,
+    compile warm-ups excluded (accepted outside the timer, #1855) and reported as `warmup_s`."""
+    if run.score is None or not run.score.after_artifact:
+        return
+    upto = run.score.line
+    timed_stages = [s for s in live if s.time_s is not None]
+    window = [s for s in timed_stages if s.after_artifact and not s.failed and s.line <= upto]
+    series_last: dict[str, float] = {}  # a cumulative series counts once, by its last value
+    plain, warmup = 0.0, 0.0
+    for t in run.timers:
+        if not after_artifact(t.line) or t.line > upto or _restates_a_stage(t, timed_stages):
+            continue
+        if WARMUP_WORDS.search(t.text):
+            warmup += t.seconds
+        elif t.cumulative:
+            series_last[_series_key(t.text)] = t.seconds
+        else:
+            plain += t.seconds
+    scoring = [s for s in window if not s.diagnostic]
+    if run.explicit_eval_total is not None:
+        run.eval_time_s = run.explicit_eval_total
+    elif scoring or plain or series_last:
+        run.eval_time_s = sum(s.time_s for s in scoring) + plain + sum(series_last.values())
+        run.note("eval_time_s", upto)
+    capped = sum(s.time_s for s in window) + plain + sum(series_last.values())
+    if run.eval_time_s is not None or capped:
+        run.eval_capped_s = max(capped, run.eval_time_s or 0.0)
+    run.warmup_s = warmup or None
+
+
+def _before_artifact_work(run: Run) -> None:
+    """Split what happened between the loop's end and the artifact: calibration on training data
+    (capped with training), optimizer loops (on validation data unless the log says training),
+    and serialization (reported, not capped)."""
+    end = run.training_end_line or run.first_line
+    artifact = run.artifact_line
+    if artifact is None:
+        return
+    between = [t for t in run.timers if end < t.line < artifact]
+    calibration = [t.seconds for t in between if CALIBRATION_WORDS.search(t.text) and not t.cumulative]
+    loops = [(line, text) for line, text in run.loop_lines if end < line < artifact]
+    val_loops = [(line, text) for line, text in loops
+                 if EPOCH.search(text) or (VALIDATION_WORDS.search(text) and not TRAINING_WORDS.search(text))]
+    train_loops = [(line, text) for line, text in loops if (line, text) not in val_loops]
+    loop_lines = {line for line, _ in loops}
+    train_loop_time = max((t.seconds for t in between if t.line in {line for line, _ in train_loops}), default=0.0)
+    run.calibration_s = (sum(calibration) + train_loop_time) or (0.0 if between or loops else None)
+    serializing = [t for t in between if not CALIBRATION_WORDS.search(t.text) and t.line not in loop_lines
+                   and not t.cumulative]
+    if "training_end" in run.timestamps and "artifact" in run.timestamps:
+        run.serialization_s = max(0.0, run.timestamps["artifact"] - run.timestamps["training_end"] - (run.calibration_s or 0.0))
+    elif serializing:
+        run.serialization_s = max(t.seconds for t in serializing)  # a lower bound: the longest step logged
+    run.val_loop_lines = val_loops
+
+
+def _bytes(run: Run) -> None:
+    sizes = run.code_sizes
+    artifact = sizes.pop("artifact", None)
+    if sizes:
+        if run.bytes_total is not None and run.bytes_model is not None:
+            run.bytes_code = next((v for v in sizes.values() if v == run.bytes_total - run.bytes_model), None)
+        if run.bytes_code is None:
+            run.bytes_code = sizes.get("compressed", sizes.get("plain", sizes.get("uncompressed")))
+    if run.bytes_total is None and artifact is not None:
+        if run.bytes_code is not None and run.bytes_model is None and artifact > run.bytes_code:
+            run.bytes_total = artifact
+        elif run.bytes_model is None or artifact != run.bytes_model:
+            run.bytes_total = artifact
+        if run.bytes_total is not None:
+            run.note("bytes_total", run.sources.get("artifact_bytes", 0))
+    if run.bytes_total is None and run.bytes_model is not None and run.bytes_code is not None:
+        run.bytes_total = run.bytes_model + run.bytes_code
+        run.note("bytes_total", run.sources.get("bytes_model", 0))
+        run.warnings.append("total bytes not stated; the sum of the logged model and code sizes")
+
+
+def _artifact_line(run: Run) -> int | None:
+    """Where the artifact was written: the last size statement before the first evaluation after
+    training (a raw size, then calibration, then the compressed size all come before it)."""
+    end = run.training_end_line or 0
+    sizes = [n for n in run.size_lines if n > end] or run.size_lines
+    if not sizes:
+        return None
+    first_eval = next((s.line for s in run.stages if s.line > sizes[0] and not s.diagnostic), None)
+    before = [n for n in sizes if first_eval is None or n < first_eval]
+    return before[-1] if before else sizes[0]
+
+
+def finish(run: Run) -> Run:
+    if run.artifact_line is None:
+        run.artifact_line = _artifact_line(run)
+        stamp = run.timestamps.pop(f"size@{run.artifact_line}", None)
+        if stamp is not None:
+            run.timestamps["artifact"] = stamp
+    for key in [k for k in run.timestamps if k.startswith("size@")]:
+        del run.timestamps[key]
+    artifact = run.artifact_line
+    if artifact is not None and not run.has_training and all(s.line < artifact for s in run.stages):
+        artifact = None  # an eval-only log that states the sizes at its end, after its stages
+
+    def after_artifact(line: int) -> bool:  # an eval-only log with no size line is evaluation throughout
+        return line > artifact if artifact is not None else not run.has_training
+
+    for s in run.stages:
+        s.after_artifact = after_artifact(s.line)
+    stages = [s for s in run.stages if s.val_bpb is not None or s.val_loss is not None]
+    _mark_duplicates(stages)
+    _mark_series(run)
+    live = [s for s in stages if not s.duplicate_of]
+    _choose_score(run, live)
+    _eval_time(run, live, after_artifact)
+    _before_artifact_work(run)
+    distinct = list(dict.fromkeys(seed for seed, _ in run.seeds))
+    if len(distinct) == 1 or (distinct and run.has_results):
+        run.seed = distinct[0]
+        run.note("seed", next(line for seed, line in run.seeds if seed == run.seed))
+        if len(distinct) > 1:
+            run.warnings.append(f"several seeds in one run: {distinct}; using the first, {run.seed}")
+    elif distinct:
+        run.warnings.append(f"several seeds and no run of its own: {distinct}; a summary of other runs?")
+    _bytes(run)
+    return run

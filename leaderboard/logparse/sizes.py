@@ -1,0 +1,78 @@
+"""Sizes as logs state them: labelled phrases, tokens, and the summary forms of wrappers.
+
+    Total submission size int8+zlib: 15,863,489 bytes        Serialized model: 67224983 bytes
+    bytes_total:15863489 bytes_model:15815847                 budget:15863489/16000000
+    artifact: 15567435B model + 51283B code = 15618718B       model:13015808 code:102886 total:13118694
+    [RESULT] seed=42 score=1.1773 | size=15,708,798B          int8+zlib artifact: 7488519 bytes
+
+Each size is a (kind, bytes) pair: total, model, model_raw, artifact (total or model: a label
+that does not say), code_plain, code_compressed, code_uncompressed.
+"""
+from __future__ import annotations
+
+import re
+
+from .values import to_int
+
+SIZE_PHRASE = re.compile(r"([A-Za-z][\w +\-()/.]{0,80}?)\s*:\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)
+SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\s*(\d[\d,]*)\s*B", re.I)
+SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
+BUDGET = re.compile(r"\bbudget:(\d+)/(\d+)")
+NOT_THE_ARTIFACT = ("upload", "script size", "payload", "limit", "headroom", "remaining", "budget left")
+
+
+def _code_kind(label: str) -> str:
+    if "uncompressed" in label or "raw" in label:
+        return "code_uncompressed"
+    if "compressed" in label or "lzma" in label or "minif" in label or "packed" in label:
+        return "code_compressed"
+    return "code_plain"
+
+
+def _model_kind(label: str) -> str:
+    if "raw" in label or "uncompressed" in label or re.fullmatch(r"(serialized )?model", label.strip()):
+        return "model_raw"  # an unqualified "Serialized model" is the raw, uncompressed size
+    return "model"
+
+
+def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int]]:
+    if any(word in lower for word in NOT_THE_ARTIFACT[:2]):
+        return []  # launcher wrappers report the script they send, not the artifact
+    found: list[tuple[str, int]] = []
+    m = SUM_FORM.search(line)
+    if m:
+        model, code, total = (to_int(g) for g in m.groups())
+        return [(k, v) for k, v in (("model", model), ("code_plain", code), ("total", total)) if v is not None]
+    if "bytes" in lower or re.search(r"\dB\b", line):
+        for label, number in SIZE_PHRASE.findall(line):
+            label_l = label.lower().strip()
+            value = to_int(number)
+            if value is None or any(word in label_l for word in NOT_THE_ARTIFACT):
+                continue
+            if "total" in label_l:
+                found.append(("total_raw" if "raw" in label_l or "uncompressed" in label_l else "total", value))
+            elif "code" in label_l:
+                found.append((_code_kind(label_l), value))
+            elif "model" in label_l:
+                found.append((_model_kind(label_l), value))
+            elif "artifact" in label_l or label_l.endswith("size"):
+                found.append(("artifact", value))
+    for key, kind in (("bytes_total", "total"), ("total_bytes", "total"), ("artifact_bytes", "artifact"),
+                      ("bytes_model", "model"), ("bytes_code", "code_plain"), ("code_bytes", "code_plain")):
+        if key in kv:
+            value = to_int(kv[key])
+            if value is not None:
+                found.append((kind, value))
+    if "code" in kv and not found and ("artifact" in lower or "budget" in lower):
+        value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
+        if value is not None:
+            found.append(("code_plain", value))
+    budget = BUDGET.search(line)
+    if budget:
+        found.append(("total", int(budget.group(1))))
+    if not found and ("size" in lower or "total" in lower) and ("code" in lower or "model" in lower or "|" in line):
+        words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}
+        for word, kind in (("total", "total"), ("size", "total"), ("model", "model"), ("code", "code_plain")):
+            if words.get(word) is not None and not (kind == "total" and any(k == "total" for k, _ in found)):
+                found.append((kind, words[word]))
+    return found

@@ -1,0 +1,64 @@
+"""Numbers, durations and `key:value` tokens as logs print them."""
+from __future__ import annotations
+
+import math
+import re
+
+TOKEN = re.compile(r"(?<![\w\"'])([A-Za-z_][\w.\-]*)[:=]([^\s,;()\[\]{}|]+)")
+QUOTED_TOKEN = re.compile(r"""['"]([A-Za-z_]\w*)['"]\s*:\s*([-+]?\d[\w.+\-]*)""")  # {'seed': 1337, ...}
+NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+GROUPED_INT = re.compile(r"^\d{1,3}(?:,\d{3})+(?!\d)")  # 15,852,125
+DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")  # 1h2m3s, 4m44s
+
+
+def to_number(text: str) -> float | None:
+    m = NUMBER.match(text)
+    if not m:
+        return None
+    try:
+        value = float(m.group(0))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def to_int(text: str) -> int | None:
+    """An integer, also with thousands separators (`15,852,125`); None for fractions."""
+    grouped = GROUPED_INT.match(text)
+    if grouped:
+        return int(grouped.group(0).replace(",", ""))
+    value = to_number(text)
+    if value is None or not value.is_integer() or abs(value) > 1e18:
+        return None
+    return int(value)
+
+
+def to_seconds(text: str) -> float | None:
+    """'1401ms', '9.7m', '407.5s', '4m44s', '600' (seconds) -> seconds."""
+    value = to_number(text)
+    if value is None:
+        return None
+    unit = text[len(NUMBER.match(text).group(0)):].strip().lower()
+    if unit.startswith("ms"):
+        return value / 1000
+    if unit in ("m", "min", "mins", "minutes"):
+        return value * 60
+    if unit in ("h", "hr", "hours"):
+        return value * 3600
+    if unit[:1] in ("m", "h") and unit != "ms":  # 4m44s
+        compound = DURATION.match(text)
+        if compound and any(compound.groups()):
+            hours, minutes, seconds = compound.groups()
+            return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+    return value
+
+
+def tokens(line: str) -> dict[str, str]:
+    """The line's `key:value` / `key=value` tokens, first occurrence of each key, keys lower-cased."""
+    found: dict[str, str] = {}
+    for key, value in TOKEN.findall(line):
+        found.setdefault(key.lower(), value)
+    if "{" in line:
+        for key, value in QUOTED_TOKEN.findall(line):
+            found.setdefault(key.lower(), value)
+    return found
