@@ -1,9 +1,13 @@
 """Line charts as inline SVG, drawn on the server: no script, works offline and without JavaScript.
 
-Only numbers and escaped labels go into the markup."""
+Only numbers and escaped labels go into the markup. Any finite value draws, up to the largest
+float (an axis too wide for float arithmetic is drawn scaled by a power of two); points that are
+not finite are left out, and the chart says how many.
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
@@ -11,52 +15,83 @@ WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 280, 64, 16, 16, 36
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777")
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    step = 10 ** math.floor(math.log10((hi - lo) / n))
-    for mult in (1, 2, 5, 10):
-        if (hi - lo) / (step * mult) <= n:
-            step *= mult
-            break
-    start = math.ceil(lo / step) * step
-    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+SAFE_MAGNITUDE = 2.0 ** 996  # beyond this, a difference or a 5% margin may overflow: such axes are scaled
+
+
+@dataclass
+class Axis:
+    """One axis in scaled units (value / scale): lo..hi is what the plot area shows."""
+
+    lo: float
+    hi: float
+    scale: float
+
+    @classmethod
+    def fit(cls, values: list[float], margin: float, flat_pad: float) -> "Axis":
+        biggest = max(abs(v) for v in values)
+        scale = 2.0 ** (math.frexp(biggest)[1] - 996) if biggest > SAFE_MAGNITUDE else 1.0
+        lo, hi = min(values) / scale, max(values) / scale
+        if hi - lo <= max(abs(lo + hi) * 1e-12, 1e-300):  # flat, to the precision of the numbers
+            pad = max(abs(lo) * 0.05, flat_pad)
+            return cls(lo - pad, hi + pad, scale)
+        pad = (hi - lo) * margin
+        return cls(lo - pad, hi + pad, scale)
+
+    def at(self, value: float, start: float, length: float) -> float:
+        """Where a value lies along an axis drawn from start over length pixels."""
+        return start + (value / self.scale - self.lo) / (self.hi - self.lo) * length
+
+    def ticks(self, n: int = 5) -> list[float]:
+        """Round values (scaled units) inside lo..hi, at most about 2n."""
+        span = self.hi - self.lo
+        step = 10.0 ** math.floor(math.log10(span / n))
+        for mult in (1, 2, 5, 10):
+            if span / (step * mult) <= n:
+                step *= mult
+                break
+        first = math.ceil(self.lo / step)
+        count = int(math.floor(self.hi / step) - first) + 1
+        return [(first + i) * step for i in range(max(0, min(count, 2 * n + 1)))]
+
+    def label(self, tick: float, form: str) -> str:
+        return format(tick * self.scale, form)
 
 
 def line_chart(series: list[tuple[str, list[tuple[float, float]]]], x_label: str, y_label: str,
                title: str = "") -> Markup:
-    """series: [(label, [(x, y), ...])]. Points with a None or non-finite y are skipped."""
-    clean = [(label, [(float(x), float(y)) for x, y in pts if y is not None and math.isfinite(y) and x is not None])
+    """series: [(label, [(x, y), ...])]. Points with a None x or y are skipped; non-finite ones are
+    skipped and counted."""
+    given = [(label, [(float(x), float(y)) for x, y in pts if x is not None and y is not None])
              for label, pts in series]
+    clean = [(label, [(x, y) for x, y in pts if math.isfinite(x) and math.isfinite(y)]) for label, pts in given]
+    not_finite = sum(len(pts) for _, pts in given) - sum(len(pts) for _, pts in clean)
     clean = [(label, pts) for label, pts in clean if pts]
     if not clean:
-        return Markup('<p class="muted">no data for this chart</p>')
-    xs = [x for _, pts in clean for x, _ in pts]
-    ys = [y for _, pts in clean for _, y in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    margin = (y1 - y0) * 0.05
-    y0, y1 = y0 - margin, y1 + margin
+        note = f" ({not_finite} value(s) not finite)" if not_finite else ""
+        return Markup(f'<p class="muted">no data for this chart{note}</p>')
+    x_axis = Axis.fit([x for _, pts in clean for x, _ in pts], margin=0.0, flat_pad=0.5)
+    y_axis = Axis.fit([y for _, pts in clean for _, y in pts], margin=0.05, flat_pad=0.5)
     w, h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
 
     def sx(x: float) -> float:
-        return PAD_L + (x - x0) / (x1 - x0) * w
+        return x_axis.at(x, PAD_L, w)
 
     def sy(y: float) -> float:
-        return PAD_T + (1 - (y - y0) / (y1 - y0)) * h
+        return PAD_T + h - y_axis.at(y, 0.0, h)
 
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title or y_label)}" '
              f'xmlns="http://www.w3.org/2000/svg">',
              f'<rect x="{PAD_L}" y="{PAD_T}" width="{w}" height="{h}" fill="none" stroke="#ccc"/>']
-    for t in _ticks(y0, y1):
-        parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + w}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#eee"/>'
-                     f'<text x="{PAD_L - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="11">{t:.4g}</text>')
-    for t in _ticks(x0, x1):
-        parts.append(f'<text x="{sx(t):.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11">{t:.6g}</text>')
+    for t in y_axis.ticks():
+        y = PAD_T + h - (t - y_axis.lo) / (y_axis.hi - y_axis.lo) * h
+        parts.append(f'<line x1="{PAD_L}" x2="{PAD_L + w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+                     f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{y_axis.label(t, ".4g")}</text>')
+    for t in x_axis.ticks():
+        x = PAD_L + (t - x_axis.lo) / (x_axis.hi - x_axis.lo) * w
+        parts.append(f'<text x="{x:.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11">{x_axis.label(t, ".6g")}</text>')
+    if not_finite:
+        parts.append(f'<text x="{PAD_L + w}" y="{PAD_T + h + 30}" text-anchor="end" font-size="11">'
+                     f'{not_finite} value(s) not finite, not drawn</text>')
     parts.append(f'<text x="{PAD_L + w / 2}" y="{HEIGHT - 4}" text-anchor="middle" font-size="12">{escape(x_label)}</text>')
     parts.append(f'<text x="14" y="{PAD_T + h / 2}" text-anchor="middle" font-size="12" '
                  f'transform="rotate(-90 14 {PAD_T + h / 2})">{escape(y_label)}</text>')

@@ -3,21 +3,30 @@
 Read-only unless a token is configured, which turns on `POST /api/runs` (a launcher publishing
 a finished group to a shared server). Every README, log and JSON value is untrusted: Markdown
 is rendered with raw HTML off (markdown-it escapes it and refuses javascript: links), every
-other value is escaped by Jinja, and a Content-Security-Policy forbids scripts outright.
+other value is escaped by Jinja, and a Content-Security-Policy forbids scripts outright. Every
+response carries the security headers, errors and 500s included.
+
+Publishing checks the token and the declared size before it reads a byte of the body, caps the
+body while it streams in, and writes nothing until the whole folder is valid.
 """
 import hmac
 import json
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, FastAPI, Header, HTTPException, Path as PathParam, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi import FastAPI, Header, HTTPException, Path as PathParam, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,12 +35,15 @@ from .charts import line_chart
 from .db import ArtifactRow, SubmissionRow, open_database
 from .report import fmt
 from .significance import welch_improvement
-from .submission import NON_RECORD_TRACK, RECORD_TRACK, is_inside
+from .queries import NON_RECORD_TRACK, RECORD_TRACK
+from .safefiles import inside as is_inside
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 MAX_LOG_VIEW_BYTES = 5_000_000
 MAX_UPLOAD_BYTES = 50_000_000
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,120}$")
@@ -62,6 +74,29 @@ markdown.add_render_rule("th_open", _aligned_cell)
 markdown.add_render_rule("td_open", _aligned_cell)
 
 
+class SecurityHeaders:
+    """ASGI middleware outside everything else, so that even the server-error response has the headers."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class LeaderboardApp(FastAPI):
+    def build_middleware_stack(self):
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 class PublishedFolder(BaseModel):
     """A records folder sent by a launcher: its files by name (text only: logs, JSON, README, code)."""
 
@@ -72,24 +107,30 @@ class PublishedFolder(BaseModel):
 
 def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: Path | None = None) -> FastAPI:
     sessions: sessionmaker[Session] = open_database(db_url)
-    app = FastAPI(title="golf leaderboard", version="0.1.0", docs_url=None, redoc_url=None,  # no CDN scripts
+    app = LeaderboardApp(title="golf leaderboard", version="0.1.0", docs_url=None, redoc_url=None,  # no CDN scripts
                   description="Parameter Golf submissions, every number re-derived from their logs.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["markdown"] = lambda text: markdown.render(text or "")
     templates.env.globals["fmt"] = fmt
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        return response
-
     def page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        """A page for a person who edited a page's URL; the API keeps FastAPI's JSON answer."""
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        problems = [f"{'.'.join(str(part) for part in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors()]
+        return page(request, "error.html", 422, heading="Bad request", problems=problems)
+
+    @app.exception_handler(500)
+    async def server_error(request: Request, exc: Exception):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
+        return page(request, "error.html", 500, heading="Something went wrong",
+                    problems=["the server could not show this page; the error is in its log"])
 
     def filters(track: str, verdict, author, q, sort, order, page_no, per_page) -> queries.Filters:
         return queries.Filters(track=track, verdict=verdict, author=author or None, q=q or None, sort=sort,
@@ -240,33 +281,72 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         with sessions() as session:
             return queries.live_launches(session)
 
-    @app.post("/api/runs", tags=["runs"], status_code=201)
-    def api_publish(folder: Annotated[PublishedFolder, Body()], authorization: Annotated[str | None, Header()] = None) -> dict:
-        """Publish a finished group (off unless the server was started with --token)."""
+    @app.post("/api/runs", tags=["runs"], status_code=201, openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": PublishedFolder.model_json_schema()}}}})
+    async def api_publish(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+        """Publish a finished group (off unless the server was started with --token): a PublishedFolder
+        as JSON, at most 50 MB."""
         if token is None:
             raise HTTPException(404, "publishing is off on this server")
         if not authorization or not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
             raise HTTPException(401, "a valid bearer token is needed")
-        return publish(folder)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPLOAD_BYTES):
+            raise HTTPException(413, f"the folder is too large (at most {MAX_UPLOAD_BYTES:,} bytes)")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, f"the folder is too large (at most {MAX_UPLOAD_BYTES:,} bytes)")
+        try:
+            folder = PublishedFolder.model_validate(json.loads(body))  # Python's JSON: a lone surrogate is named below
+        except ValueError as exc:
+            raise HTTPException(422, f"not JSON: {exc}") from None
+        except ValidationError as exc:
+            raise HTTPException(422, exc.errors(include_url=False, include_context=False, include_input=False)) from None
+        return await run_in_threadpool(publish, folder)
 
     def publish(folder: PublishedFolder) -> dict:
-        from .importer import import_folder
+        """Every file is checked and encoded first; the folder is written beside its place and renamed
+        into it, and taken back out (the previous one restored) when the import refuses it."""
+        from .importer import import_folder, source_key
 
-        if sum(len(v) for v in folder.files.values()) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, "the folder is too large")
-        bad = [name for name in folder.files if not SAFE_NAME.match(name)]
+        bad = [name for name in folder.files if not SAFE_NAME.fullmatch(name)]
         if bad or not folder.files:
             raise HTTPException(422, f"file names must be plain names: {bad[:3]}")
+        encoded = {}
+        for name, content in folder.files.items():
+            try:
+                encoded[name] = content.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HTTPException(422, f"{name} is not valid text (a lone surrogate)") from None
         root = Path(ingest_dir or tempfile.mkdtemp(prefix="golf-ingest-"))
         dest = root / TRACK_PARAM[folder.track] / folder.name
-        dest.mkdir(parents=True, exist_ok=True)
-        for name, content in folder.files.items():
-            (dest / name).write_text(content)
-        outcome = import_folder(sessions, dest)
-        if outcome.status == "failed":
-            raise HTTPException(422, outcome.reason)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".golf-publish-", dir=dest.parent))  # hidden: imports skip it
+        previous = dest.with_name(f"{staging.name}-previous")
+        try:
+            for name, data in encoded.items():
+                (staging / name).write_bytes(data)
+            staging.chmod(0o755)
+            if dest.exists():
+                dest.rename(previous)
+            staging.rename(dest)
+            key = source_key(dest, root)
+            outcome = import_folder(sessions, dest, key)
+            if outcome.status == "failed":
+                raise HTTPException(422, outcome.reason)
+        except BaseException:
+            if previous.exists() or not staging.exists():  # the new folder is in place: take it back out
+                shutil.rmtree(dest, ignore_errors=True)
+            if previous.exists():
+                previous.rename(dest)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(previous, ignore_errors=True)
         with sessions() as session:
-            sid = session.scalar(select(SubmissionRow.id).where(SubmissionRow.source_path == str(dest.resolve())))
+            sid = session.scalar(select(SubmissionRow.id).where(SubmissionRow.key == key))
         return {"status": outcome.status, "id": sid}
 
     def compare_data(ids_text: str) -> dict:
