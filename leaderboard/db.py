@@ -34,7 +34,7 @@ class SubmissionRow(Base):
     source_path: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     copy_of_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
-    accepted: Mapped[bool] = mapped_column(Boolean, default=False)  # merged into the official main (or marked so)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))  # merged into main (or marked so)
     pr_number: Mapped[int | None] = mapped_column(Integer, index=True)
     track: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(Text)
@@ -43,7 +43,7 @@ class SubmissionRow(Base):
     date: Mapped[str | None] = mapped_column(String(64), index=True)
     verdict: Mapped[str] = mapped_column(String(32), index=True)
     claims: Mapped[str | None] = mapped_column(String(16))  # agree | minor | contradict
-    rules_version: Mapped[int] = mapped_column(Integer, default=0)
+    rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     reference_key: Mapped[str | None] = mapped_column(String(500))  # the record it was judged against
     significance_json: Mapped[str | None] = mapped_column(Text)  # the reference's name and the test against it
     mean_val_bpb: Mapped[float | None] = mapped_column(Float, index=True)
@@ -70,7 +70,7 @@ class RunRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     log_path: Mapped[str] = mapped_column(Text)
-    run_index: Mapped[int] = mapped_column(Integer, default=1)  # runs appended in one log file
+    run_index: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))  # runs appended in one log
     first_line: Mapped[int | None] = mapped_column(Integer)
     last_line: Mapped[int | None] = mapped_column(Integer)
     log_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -92,7 +92,7 @@ class RunRow(Base):
     world_size: Mapped[int | None] = mapped_column(Integer)
     gpu: Mapped[str | None] = mapped_column(String(200))
     warnings_json: Mapped[str] = mapped_column(Text, default="[]")
-    sources_json: Mapped[str] = mapped_column(Text, default="{}")  # figure -> line in the log
+    sources_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # figure -> line in the log
     submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
     stages: Mapped[list["EvalStageRow"]] = relationship(cascade="all, delete-orphan", order_by="EvalStageRow.position")
     points: Mapped[list["MetricPointRow"]] = relationship(cascade="all, delete-orphan", order_by="MetricPointRow.step")

@@ -72,15 +72,24 @@ def _text(path: Path | None) -> str | None:
         return None
 
 
-def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]]) -> SubmissionRow:
-    """A detached row tree for one analysed folder (the caller fills key, source and links)."""
+@dataclass
+class Rows:
+    """What one analysed folder becomes: the submission's columns and its child rows (not yet in a session)."""
+
+    columns: dict
+    runs: list[RunRow]
+    checks: list[CheckRow]
+    files: list[ArtifactRow]
+
+
+def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]]) -> Rows:
     summary = analysis["summary"]
     counted = analysis["seeds"]
     by_run = {(r.log, r.run.index): r for r in sub.runs}
     ratios = [r["bytes_model_raw"] / r["bytes_model"] for r in analysis["runs"]
               if r["counts"] and r["bytes_model_raw"] and r["bytes_model"]]
     totals = [s.train.bytes_total for s in sub.seeds if s.train.bytes_total is not None]
-    row = SubmissionRow(
+    columns = dict(
         track=sub.track, name=sub.name[:500], author=sub.claims.author, github_id=sub.claims.github_id,
         date=analysis["date"], verdict=analysis["verdict"], claims=analysis["claims"], rules_version=RULES_VERSION,
         reference_key=(analysis["reference"] or {}).get("key"),
@@ -95,6 +104,7 @@ def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]
         readme=_text(safe_path(sub.path, "README.md")), submission_json=_text(claim_file(sub.path)),
         analysis_json=json.dumps(analysis), updated_at=utcnow(),
     )
+    runs = []
     sha_by_path = {p: sha for p, _, sha in files}
     for entry in analysis["runs"]:
         log_run = by_run[(entry["log"], entry["run"])]
@@ -119,38 +129,28 @@ def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]
                            val_bpb=p.val_bpb)
             for p in log_run.run.curve
         ]
-        row.runs.append(run)
-    row.checks = [CheckRow(position=i, check_id=c["id"], status=c["status"], kind=c["kind"], message=c["message"])
-                  for i, c in enumerate(analysis["checks"])]
-    row.files = [ArtifactRow(path=p, kind=file_kind(p), bytes=size, sha256=sha) for p, size, sha in files]
-    return row
+        runs.append(run)
+    checks = [CheckRow(position=i, check_id=c["id"], status=c["status"], kind=c["kind"], message=c["message"])
+              for i, c in enumerate(analysis["checks"])]
+    artifacts = [ArtifactRow(path=p, kind=file_kind(p), bytes=size, sha256=sha) for p, size, sha in files]
+    return Rows(columns, runs, checks, artifacts)
 
 
-SCALARS = ("track", "name", "author", "github_id", "date", "verdict", "claims", "rules_version", "reference_key",
-           "significance_json",
-           "mean_val_bpb", "std_val_bpb", "mean_val_loss", "n_seeds", "bytes_max", "train_time_s", "eval_time_s",
-           "compression_ratio", "readme", "submission_json", "analysis_json", "updated_at")
-
-
-def _store(session: Session, fresh: SubmissionRow, key: str, folder: Path, digest: str, accepted: bool,
-           pr: int | None) -> str:
+def _store(session: Session, rows: Rows, key: str, folder: Path, digest: str, accepted: bool, pr: int | None) -> str:
     existing = _find(session, key, folder)
+    row = existing if existing is not None else SubmissionRow()
+    for name, value in rows.columns.items():
+        setattr(row, name, value)
+    row.key, row.source_path, row.content_hash = key, str(folder.resolve()), digest
+    row.accepted, row.pr_number = accepted, pr
+    # in place: a stored submission keeps its id (permalinks hold); its runs and checks are re-derived
+    row.runs, row.checks, row.files = rows.runs, rows.checks, rows.files
     if existing is None:
-        fresh.key, fresh.source_path, fresh.content_hash = key, str(folder.resolve()), digest
-        fresh.accepted, fresh.pr_number = accepted, pr
-        fresh.copy_of_id = _original(session, digest, None)
-        session.add(fresh)
-        status = "imported"
-    else:  # in place: the submission keeps its id (permalinks hold); its runs and checks are re-derived
-        for name in SCALARS:
-            setattr(existing, name, getattr(fresh, name))
-        existing.key, existing.source_path, existing.content_hash = key, str(folder.resolve()), digest
-        existing.accepted, existing.pr_number = accepted, pr
-        existing.copy_of_id = _original(session, digest, existing.id)
-        existing.runs, existing.checks, existing.files = fresh.runs, fresh.checks, fresh.files
-        fresh = existing
-        status = "updated"
-    session.add(EventRow(kind=f"submission_{status}", subject=key, message=f"{fresh.verdict}: {fresh.name}"[:500]))
+        session.add(row)
+        session.flush()
+    row.copy_of_id = _original(session, digest, row.id)
+    status = "updated" if existing is not None else "imported"
+    session.add(EventRow(kind=f"submission_{status}", subject=key, message=f"{row.verdict}: {row.name}"[:500]))
     return status
 
 
@@ -162,16 +162,16 @@ def _find(session: Session, key: str, folder: Path) -> SubmissionRow | None:
     return row
 
 
-def _original(session: Session, digest: str, own_id: int | None) -> int | None:
+def _original(session: Session, digest: str, own_id: int) -> int | None:
     """The first stored submission with this content, when this one is a copy of it."""
-    query = select(SubmissionRow.id).where(SubmissionRow.content_hash == digest).order_by(SubmissionRow.id).limit(1)
-    if own_id is not None:
-        query = query.where(SubmissionRow.id < own_id)
-    return session.scalar(query)
+    return session.scalar(select(SubmissionRow.id).where(SubmissionRow.content_hash == digest,
+                                                         SubmissionRow.id < own_id).order_by(SubmissionRow.id).limit(1))
 
 
-def import_folder(sessions: sessionmaker[Session], folder: Path, key: str, accepted: bool = False,
+def import_folder(sessions: sessionmaker[Session], folder: Path, key: str | None = None, accepted: bool = False,
                   pr: int | None = None, references: DatabaseReferences | None = None) -> ImportOutcome:
+    """Import one folder under `key` (default: its own source key, track/name)."""
+    key = key or source_key(folder, folder)
     try:
         warnings: list[str] = []
         digest, files = inventory(folder, warnings)
@@ -188,16 +188,15 @@ def import_folder(sessions: sessionmaker[Session], folder: Path, key: str, accep
                 return ImportOutcome(folder, "unchanged", key=key)
         sub = analyze(folder, (digest, files))
         sub.warnings.extend(warnings)
-        fresh = build_rows(sub, document(sub, judge(sub, context), context), files)
+        analysis = document(sub, judge(sub, context), context)
         for attempt in range(3):  # another import may insert the same key between our read and write
             try:
                 with sessions.begin() as session:  # one transaction: the old rows go only if the new ones land
-                    status = _store(session, fresh, key, folder, digest, accepted, pr)
+                    status = _store(session, build_rows(sub, analysis, files), key, folder, digest, accepted, pr)
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise
-                fresh = build_rows(sub, document(sub, judge(sub, context), context), files)
         if accepted:
             references.invalidate()
         return ImportOutcome(folder, status, key=key)

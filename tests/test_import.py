@@ -1,4 +1,5 @@
-"""`golf import` into a real SQLite file: idempotent, atomic per folder, safe to kill, upgradable."""
+"""`golf import` into a real SQLite file: keyed by source, idempotent, atomic per folder, safe to kill and
+to run twice at once, upgradable in place with every id kept."""
 import os
 import shutil
 import signal
@@ -21,14 +22,14 @@ def golf(*args, timeout=300):
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=timeout)
 
 
-def dump(db_path) -> dict:
-    """Every table's rows, without ids, timestamps or paths, in a stable order."""
+def dump(db_path, volatile=VOLATILE) -> dict:
+    """Every table's rows, without the `volatile` columns (ids, timestamps, paths), in a stable order."""
     con = sqlite3.connect(db_path)
     out = {}
     for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'events'"):
         cur = con.execute(f"SELECT * FROM {table}")
         cols = [d[0] for d in cur.description]
-        rows = [tuple(v for c, v in zip(cols, row) if c not in VOLATILE) for row in cur]
+        rows = [tuple(v for c, v in zip(cols, row) if c not in volatile) for row in cur]
         out[table] = sorted(rows, key=repr)
     con.close()
     return out
@@ -39,15 +40,30 @@ def test_import_twice_leaves_the_same_database(tmp_path):
     first = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
     assert first.returncode == 0, first.stderr
     assert "13 imported, 0 updated, 0 unchanged, 0 failed" in first.stdout
-    before = dump(db)
+    before = dump(db, volatile=set())  # every column, ids and timestamps included
     second = golf("import", str(RECORDS), "--db", f"sqlite:///{db}")
     assert "0 imported, 0 updated, 13 unchanged, 0 failed" in second.stdout
-    assert dump(db) == before
+    assert dump(db, volatile=set()) == before  # no row changed, every id kept: permalinks hold
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 33
+    assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 35  # MixedQuant's log holds 3 runs
     assert con.execute("SELECT COUNT(*) FROM metric_points").fetchone()[0] > 1000
-    assert con.execute("SELECT verdict FROM submissions WHERE key LIKE '%A2_Muon097_3Seed'").fetchone()[0] == "record"
+    keys = {k for (k,) in con.execute("SELECT key FROM submissions")}
+    assert "track_10min_16mb/2026-04-09_A2_Muon097_3Seed" in keys  # keyed by the path under the imported root
+    # nothing was imported as accepted, so there is no reference and no record
+    assert con.execute("SELECT verdict FROM submissions WHERE key LIKE '%A2_Muon097_3Seed'").fetchone()[0] == "valid"
+
+
+def test_accepted_records_are_the_reference_of_their_day(tmp_path):
+    db = f"sqlite:///{tmp_path / 'golf.db'}"
+    assert golf("import", str(RECORDS), "--accepted", "--db", db).returncode == 0
+    con = sqlite3.connect(tmp_path / "golf.db")
+    rows = dict(con.execute("SELECT key, reference_key FROM submissions"))
+    a2 = "track_10min_16mb/2026-04-09_A2_Muon097_3Seed"
+    assert rows[a2] == "track_10min_16mb/2026-04-04_SP4096_DepthRecurrence_ParallelResid_MuonEqR"  # the best before it
+    assert rows["track_10min_16mb/2026-03-17_NaiveBaseline"] is None  # nothing stood before the first record
+    assert con.execute("SELECT verdict FROM submissions WHERE key = ?", (a2,)).fetchone()[0] == "record"
+    assert all(key != ref for key, ref in rows.items())  # never judged against itself
 
 
 def test_a_changed_folder_is_replaced(tmp_path):
@@ -55,12 +71,15 @@ def test_a_changed_folder_is_replaced(tmp_path):
     shutil.copytree(RECORDS / "track_10min_16mb" / folder.name, folder)
     sessions = open_database(f"sqlite:///{tmp_path / 'g.db'}")
     assert importer.import_folder(sessions, folder).status == "imported"
+    with sessions() as s:
+        first_id = s.scalar(select(SubmissionRow.id))
     (folder / "train_seed0.log").unlink()
     assert importer.import_folder(sessions, folder).status == "updated"
     with sessions() as s:
         sub = s.scalar(select(SubmissionRow))
         assert sub.n_seeds == 2 and sorted(r.seed for r in sub.runs) == [42, 1234]
         assert s.query(SubmissionRow).count() == 1
+        assert sub.id == first_id  # re-derived in place: the permalink holds
 
 
 def test_a_failing_folder_leaves_no_partial_row_and_keeps_the_old_one(tmp_path, monkeypatch):
@@ -71,10 +90,10 @@ def test_a_failing_folder_leaves_no_partial_row_and_keeps_the_old_one(tmp_path, 
     (folder / "README.md").write_text("changed")
     real_build = importer.build_rows
 
-    def broken(*args):
-        row = real_build(*args)
-        row.runs[0].log_path = None  # NOT NULL: the insert fails after the old row was deleted
-        return row
+    def broken(*args, **kwargs):
+        rows = real_build(*args, **kwargs)
+        rows.runs[0].log_path = None  # NOT NULL: the insert fails after the old runs were dropped
+        return rows
 
     monkeypatch.setattr(importer, "build_rows", broken)
     outcome = importer.import_folder(sessions, folder)
@@ -110,10 +129,11 @@ def test_killing_an_import_leaves_a_consistent_database(tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     imported = con.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
     assert 3 <= imported < 78
-    # every stored submission is whole: one run row per log file it holds
+    # every stored submission is whole: at least one run row per log file it holds
     for sub_id, n_logs in con.execute(
             "SELECT s.id, (SELECT COUNT(*) FROM artifacts a WHERE a.submission_id = s.id AND a.kind = 'log') FROM submissions s"):
-        assert con.execute("SELECT COUNT(*) FROM runs WHERE submission_id = ?", (sub_id,)).fetchone()[0] == n_logs
+        logs = con.execute("SELECT COUNT(DISTINCT log_path) FROM runs WHERE submission_id = ?", (sub_id,)).fetchone()[0]
+        assert logs == n_logs
     con.close()
     resumed = golf("import", str(tree), "--db", f"sqlite:///{db}")
     assert resumed.returncode == 0 and f"{imported} unchanged" in resumed.stdout
@@ -128,7 +148,7 @@ def test_an_older_database_is_upgraded_in_place(tmp_path):
     assert migrate(engine, target=1) == 1
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO submissions (key, source_path, content_hash, track, name, verdict, n_seeds, report_json, "
+            "INSERT INTO submissions (key, source_path, content_hash, track, name, verdict, n_seeds, analysis_json, "
             "imported_at, updated_at) VALUES ('t/x', '/x', 'h', 't', 'old one', 'record', 0, '{}', "
             "'2026-01-01', '2026-01-01')"))
         assert not conn.execute(text("SELECT name FROM sqlite_master WHERE name='artifacts'")).fetchall()
@@ -137,6 +157,46 @@ def test_an_older_database_is_upgraded_in_place(tmp_path):
         assert s.execute(text("SELECT version FROM schema_version")).scalar() == SCHEMA_VERSION
         assert s.scalar(select(SubmissionRow.name)) == "old one"
         assert s.execute(text("SELECT COUNT(*) FROM artifacts")).scalar() == 0
+
+
+V4_COLUMNS = ("id INTEGER PRIMARY KEY, key VARCHAR(500) UNIQUE, source_path TEXT, content_hash VARCHAR(64), "
+              "track VARCHAR(64), name TEXT, author TEXT, github_id VARCHAR(200), date VARCHAR(64), verdict VARCHAR(32), "
+              "mean_val_bpb FLOAT, std_val_bpb FLOAT, mean_val_loss FLOAT, n_seeds INTEGER, bytes_max INTEGER, "
+              "train_time_s FLOAT, eval_time_s FLOAT, compression_ratio FLOAT, readme TEXT, submission_json TEXT, "
+              "report_json TEXT, imported_at DATETIME, updated_at DATETIME")
+
+
+def old_database(db, version: int) -> sqlite3.Connection:
+    """A database whose submissions table has the shape it had at `version` (3 or 4)."""
+    open_database(f"sqlite:///{db}")
+    con = sqlite3.connect(db)
+    columns = V4_COLUMNS
+    if version == 3:
+        columns = columns.replace("train_time_s FLOAT, eval_time_s FLOAT, compression_ratio FLOAT, ", "")
+    con.execute("PRAGMA foreign_keys=OFF")
+    con.execute("DROP TABLE submissions")
+    con.execute(f"CREATE TABLE submissions ({columns})")
+    con.execute("UPDATE schema_version SET version = ?", (version,))
+    con.commit()
+    return con
+
+
+def test_v4_rows_keyed_by_track_and_name_are_adopted_with_their_ids(tmp_path):
+    """v5 keys a submission by its source; the next import finds a v4 row by its folder and keeps its id."""
+    folder = tmp_path / "records" / "track_10min_16mb" / "2026-03-17_NaiveBaseline"
+    shutil.copytree(RECORDS / "track_10min_16mb" / folder.name, folder)
+    db = tmp_path / "v4.db"
+    con = old_database(db, 4)
+    con.execute("INSERT INTO submissions (id, key, source_path, content_hash, track, name, verdict, n_seeds, "
+                "report_json, imported_at, updated_at) VALUES (7, 'track_10min_16mb/2026-03-17_NaiveBaseline', ?, "
+                "'h', 'track_10min_16mb', 'old', 'non-record', 1, '{}', '2026-01-01', '2026-01-01')",
+                (str(folder.resolve()),))
+    con.commit()
+    con.close()
+    proc = golf("import", str(tmp_path / "records" / "track_10min_16mb"), "--db", f"sqlite:///{db}")
+    assert proc.returncode == 0 and "0 imported, 1 updated" in proc.stdout, proc.stdout + proc.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT id, verdict, rules_version > 0 FROM submissions").fetchall() == [(7, "valid", 1)]
 
 
 def test_a_newer_database_is_refused_clearly(tmp_path):
@@ -151,11 +211,7 @@ def test_a_newer_database_is_refused_clearly(tmp_path):
 
 def test_v3_to_v4_backfills_times_and_marks_folders_for_re_derivation(tmp_path):
     db = tmp_path / "v3.db"
-    open_database(f"sqlite:///{db}")
-    con = sqlite3.connect(db)
-    for column in ("train_time_s", "eval_time_s", "compression_ratio"):  # the v3 shape of the table
-        con.execute(f"ALTER TABLE submissions DROP COLUMN {column}")
-    con.execute("UPDATE schema_version SET version = 3")
+    con = old_database(db, 3)
     con.execute("INSERT INTO submissions (id, key, source_path, content_hash, track, name, verdict, n_seeds, "
                 "report_json, imported_at, updated_at) VALUES (1, 't/x', '/x', 'h', 't', 'x', 'record', 2, '{}', "
                 "'2026-01-01', '2026-01-01')")
