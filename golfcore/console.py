@@ -3,11 +3,26 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from .vocabulary import Track
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _flags_take_no_value() -> None:
+    """Typer's rich help prints a type after every flag (`--json <bool>`), as if it took a value;
+    its plain help does not. Show flags as the plain help does."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 
 
 def fail(message: str, code: int = 2) -> None:

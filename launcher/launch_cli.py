@@ -125,7 +125,8 @@ def launch(
     if cost > 0 and not yes:
         if not sys.stdin.isatty():
             fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
-        typer.confirm(f"Launch {len(plan.seeds)} seeds on {backend_name} {gpu_spec} (est. ${cost:.2f})?", abort=True)
+        typer.confirm(f"Launch {len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''} on {backend_name} {gpu_spec} "
+                      f"(est. ${cost:.2f})?", abort=True)
     sessions = open_db(db)
     from .launches import create_launch
 

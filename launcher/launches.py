@@ -34,7 +34,8 @@ def create_launch(sessions: sessionmaker[Session], plan: LaunchPlan, plan_dict: 
                         for i, seed in enumerate(plan.seeds)]
         session.add(launch)
         record_event(session, "launch_created", plan.group,
-                     f"{len(plan.seeds)} seeds on {plan.backend_name} {plan.gpus}, est ${plan_dict['estimated_cost_usd']}")
+                     f"{len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''} on {plan.backend_name} {plan.gpus}, "
+                     f"est ${plan_dict['estimated_cost_usd']}")
 
 
 def find_launch(session: Session, group: str) -> LaunchRow:

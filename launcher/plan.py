@@ -131,7 +131,7 @@ def validate_plan(plan: LaunchPlan) -> None:
                               f"must fit in 16 MB with the model, and golf ships at most {MAX_SCRIPT_BYTES:,}")
     if plan.gpus.is_cpu and plan.dataset != "embedded":
         raise LaunchError(f"--gpus cpu trains on the embedded data, not {plan.dataset} (use --dataset embedded)")
-    plan.gpus.name_on(plan.backend_name)
+    plan.backend.check(plan.gpus)
 
 
 def parse_seeds(text: str) -> list[int]:

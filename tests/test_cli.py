@@ -26,6 +26,15 @@ def test_train_without_data_says_what_to_run(tmp_path):
     proc = golf(tmp_path, "train", "--preset", "smoke")
     assert proc.returncode == 2
     assert "golf data --source embedded" in proc.stderr
+    assert not (tmp_path / "runs").exists()  # no run folder, no log of a run that never started
+
+
+@pytest.mark.parametrize("command, flags", [("check", ["--json"]), ("launch", ["--dry-run", "--detach", "--yes"]),
+                                            ("status", ["--watch"])])
+def test_flags_are_shown_as_flags(tmp_path, command, flags):
+    proc = golf(tmp_path, command, "--help", env={"COLUMNS": "200"})
+    assert proc.returncode == 0 and all(flag in proc.stdout for flag in flags)
+    assert "<bool>" not in proc.stdout, proc.stdout  # a flag takes no value
 
 
 def test_bad_env_pair_is_refused(tmp_path):

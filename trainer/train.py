@@ -301,6 +301,7 @@ def run(cfg: Config, rt: Runtime) -> dict | None:
     run_dir = cfg.run_dir
     if (run_dir / "result.json").exists():
         raise ConfigError(f"{run_dir} already holds a finished run; choose another RUN_ID")
+    resolve_data_paths(cfg.data_dir, cfg.data_path, cfg.tokenizer_path, cfg.vocab_size)  # no data: no run folder
     run_dir.mkdir(parents=True, exist_ok=True)
     log = RunLog(run_dir / "train.log" if rt.is_main else None)
     try:

@@ -48,9 +48,14 @@ class Backend(abc.ABC):
     def __init__(self, settings: dict):
         self.settings = settings
 
-    def preflight(self, gpus: GpuSpec, n_seeds: int) -> None:
-        """Raise LaunchError when the plan cannot run here (before anything is created)."""
+    def check(self, gpus: GpuSpec) -> None:
+        """Raise LaunchError (or GpuSpecError) when this backend can never run these GPUs; asks no
+        service, so a dry run checks it too."""
         gpus.name_on(self.name)
+
+    def preflight(self, gpus: GpuSpec, n_seeds: int) -> None:
+        """Raise LaunchError when the plan cannot run here (before anything is created; may ask the service)."""
+        self.check(gpus)
 
     def capacity(self, gpus: GpuSpec) -> int:
         """How many seeds may run at once; the rest wait their turn."""

@@ -58,12 +58,13 @@ class LocalBackend(Backend):
             return int(local["slots"])
         return max(1, (os.cpu_count() or 1) // max(1, int(local["threads_per_seed"])))
 
-    def preflight(self, gpus: GpuSpec, n_seeds: int) -> None:
+    def check(self, gpus: GpuSpec) -> None:
         if gpus.is_cpu:
             return
         have = visible_gpus()
         if have < gpus.count:
-            raise LaunchError(f"--gpus {gpus} needs {gpus.count} GPUs; this machine has {have}")
+            raise LaunchError(f"--gpus {gpus} needs {gpus.count} GPU{'s' if gpus.count > 1 else ''}; "
+                              f"this machine has {have}")
 
     def capacity(self, gpus: GpuSpec) -> int:
         return self.cpu_slots() if gpus.is_cpu else max(1, visible_gpus() // gpus.count)
