@@ -95,8 +95,9 @@ def leaderboard(session: Session, f: Filters) -> dict:
             select(CheckRow.submission_id, CheckRow.check_id, CheckRow.status, CheckRow.message)
             .where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.submission_id, CheckRow.position)):
         checks[sid].append({"id": check_id, "status": status, "message": message})
-    points = frontier(session, f.track) if f.track == RECORD_TRACK else []
-    best = points and min(p["val_bpb"] for p in points)
+    best = session.scalar(select(func.min(SubmissionRow.mean_val_bpb)).where(  # the standing record, highlighted
+        SubmissionRow.track == f.track, SubmissionRow.verdict != Verdict.invalid.value,
+        or_(SubmissionRow.accepted.is_(True), SubmissionRow.verdict == Verdict.record.value)))
     judged = {sub.id: json.loads(sub.significance_json) for sub in page if sub.significance_json}
     ref_ids = dict(session.execute(select(SubmissionRow.key, SubmissionRow.id).where(
         SubmissionRow.key.in_({j["reference_key"] for j in judged.values() if j.get("reference_key")}))).all())
@@ -104,7 +105,7 @@ def leaderboard(session: Session, f: Filters) -> dict:
     for sub in page:
         item = submission_summary(sub, rank_of(means, sub))
         item["checks"] = checks[sub.id]
-        item["best"] = bool(best) and sub.mean_val_bpb == best and sub.verdict != "invalid"
+        item["best"] = best is not None and sub.mean_val_bpb == best and sub.verdict != Verdict.invalid.value
         j = judged.get(sub.id)
         item["previous_record"] = None if j is None else {  # as the stored analysis judged it: one verdict everywhere
             "id": ref_ids.get(j.get("reference_key")), "name": j["reference"], "delta_bpb": -(j["delta_bpb"] or 0.0)

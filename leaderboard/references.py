@@ -61,11 +61,12 @@ class DatabaseReferences:
         return Reference(row.name, losses, bpbs, key=row.key, content_hash=row.content_hash, date=row.date)
 
     def standing_on(self, date: str | None, digest: str | None, key: str | None) -> Reference | None:
-        """The best accepted record dated on or before `date` (any date when unknown), not this one."""
+        """The best accepted record dated before `date`'s day (any when unknown), not this one nor a copy.
+        Records of the same day are left out: which came first is not known."""
         for row in self.accepted():
             if row.key == key or (digest and row.content_hash == digest):
                 continue
-            if date and row.date and row.date > date:
+            if date and row.date and row.date[:10] >= date[:10]:
                 continue
             return self._reference(row)
         return None

@@ -108,3 +108,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_stray_database(tmp_path_factory):
+    """Commands run by the tests never read or write a golf.db left in the working directory."""
+    if "GOLF_DB" not in os.environ:
+        os.environ["GOLF_DB"] = f"sqlite:///{tmp_path_factory.mktemp('default-db') / 'golf.db'}"
+    yield

@@ -39,11 +39,11 @@ def test_package_from_three_logs_passes_check(tmp_path):
     readme = (folder / "README.md").read_text()
     assert "| 42 | 1.07996676 | 2.78966630 | legal_ttt |" in readme and "**1.07983273**" in readme
     assert "SEED=1234 torchrun --standalone --nproc_per_node=8 train_gpt.py" in readme
-    check = golf("check", str(folder), "--json")
+    check = golf("check", str(folder), "--json", "--against", str(LEAKY))
     assert check.returncode == 0, check.stdout[-2000:]
     report = json.loads(check.stdout)["submissions"][0]
     assert report["verdict"] == "record"
-    assert all(c["status"] == "pass" for c in report["checks"] if c["id"] != "significance")
+    assert all(c["status"] == "pass" for c in report["checks"])
     assert not list(out.glob(".golf-package-*"))  # no staging folder left behind
 
 
