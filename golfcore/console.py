@@ -1,8 +1,13 @@
-"""What every `golf` command shares: the consoles, the one way to fail, option parsing."""
+"""What every `golf` command shares: the consoles, the one way to fail, option parsing, and tables
+that never cut a figure or a name."""
 from __future__ import annotations
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 from typer.core import TyperOption
 
 from .vocabulary import Track
@@ -23,6 +28,54 @@ def _flags_take_no_value() -> None:
 
 
 _flags_take_no_value()
+
+
+class Fit:
+    """A table when it fits the width without cutting a cell; otherwise one block per row: the first
+    `key_columns` cells as its heading, then `header value` pairs, as many to a line as fit. Nothing
+    is ever cut: a line wider than the width is printed whole when the console soft-wraps (a name
+    stays one line, to copy), else wrapped (inside a live display, which would crop it)."""
+
+    def __init__(self, table: Table, key_columns: int = 1, title: str | None = None):
+        self.table = table
+        self.key_columns = key_columns
+        self.title = title  # a line above, whole (never a table title, which is cut to the table's width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.title is not None:
+            yield self._whole(Text(self.title, style="bold"), options)
+        unbounded = options.update_width(1 << 16)  # the table's own minimum, not clamped to the width
+        if Measurement.get(console, unbounded, self.table).minimum <= options.max_width:
+            yield self.table
+            return
+        headers = [str(c.header) for c in self.table.columns]
+        rows = zip(*(list(c.cells) for c in self.table.columns))
+        for row in rows:
+            cells = [Text.from_markup(c) if isinstance(c, str) else Text(str(c)) for c in row]
+            heading = Text(" ").join(Text.assemble(Text(h, style="bold"), " ", c)
+                                     for h, c in zip(headers[:self.key_columns], cells))
+            yield self._whole(heading, options)
+            line = Text("  ")
+            for header, cell in zip(headers[self.key_columns:], cells[self.key_columns:]):
+                pair = Text.assemble((header, "dim"), " ", cell)
+                if cell_len(line.plain) > 2 and cell_len(line.plain) + 3 + cell_len(pair.plain) > options.max_width:
+                    yield self._whole(line, options)
+                    line = Text("  ")
+                line.append_text(Text(" · ") if cell_len(line.plain) > 2 else Text(""))
+                line.append_text(pair)
+            if cell_len(line.plain) > 2:
+                yield self._whole(line, options)
+
+    @staticmethod
+    def _whole(text: Text, options: ConsoleOptions) -> Text:
+        text.no_wrap = options.no_wrap
+        text.overflow = "ignore" if options.no_wrap else "fold"
+        return text
+
+
+def plural(n: int, word: str) -> str:
+    """`1 GPU`, `8 GPUs`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -6,6 +6,7 @@ from another terminal, or after this process died, and do only what is left.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leaderboard.db import EventRow, LaunchPointRow, LaunchRow, LaunchSeedRow, utcnow
 from leaderboard.logparse import parse_file
+from golfcore.console import Fit
 from leaderboard.report import fmt
 
 from .backends.base import ACTIVE, TERMINAL, InfraError, JobStatus
@@ -109,7 +111,9 @@ class Driver:
 
     def run(self, detach: bool = False) -> Outcome:
         self.acquire()
-        live = Live(self.table(), console=self.console, refresh_per_second=2, transient=False,
+        # transient, then printed once more: on a terminal the same picture, piped the table once, whole,
+        # ending in a newline (a live display's last frame does not)
+        live = Live(self.table(), console=self.console, refresh_per_second=2, transient=True,
                     redirect_stdout=False, redirect_stderr=False)
         try:
             with live:
@@ -122,6 +126,9 @@ class Driver:
         except BaseException:  # Ctrl-C, a crash: nothing may be left running (and billing)
             self.cancel_all("the launcher was interrupted")
             raise
+        finally:
+            with contextlib.suppress(Exception):  # never hide why the loop ended
+                self.console.print(self.table())
         if detach and self._unfinished():
             self._release_lease()
             return Outcome("detached")
@@ -252,6 +259,10 @@ class Driver:
                 setattr(row, name, next((getattr(p, name) for p in reversed(run.curve) if getattr(p, name) is not None),
                                         None))
         row.total_steps = run.iterations or row.total_steps
+        if run.steps is not None:  # training is over: the steps and time it took, not the last logged step
+            row.step = run.steps
+        if run.train_time_s is not None:
+            row.train_time_s = run.train_time_s
         if run.score is not None:
             row.val_bpb = run.score.val_bpb
         row.bytes_total = run.bytes_total or row.bytes_total
@@ -398,13 +409,15 @@ class Driver:
 
     # ---- the live table
 
-    def table(self) -> Table:
+    def table(self) -> Fit:
         with self.sessions() as session:
             return progress_table(self._launch(session), self.plan.caps[0])
 
 
-def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
-    table = Table(title=f"{launch.group}  [{launch.backend} {launch.gpus}]  {launch.state}", header_style="bold")
+def progress_table(launch: LaunchRow, train_cap: float | None) -> Fit:
+    """Each seed: what happened once it is done; while it runs, where it stands and the train time
+    projected to its last step (against the cap)."""
+    table = Table(header_style="bold")
     for column in ("seed", "state", "try", "step", "elapsed s", "ETA s", "loss", "val_bpb", "train s/cap",
                    "bytes", "GPU h", "$"):
         table.add_column(column, justify="left" if column in ("state",) else "right")
@@ -413,14 +426,15 @@ def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
         started = aware(s.started_at or s.submitted_at)
         ended = aware(s.ended_at)
         elapsed = ((ended or now) - started).total_seconds() if started else None
-        projected = eta = None
-        if s.step and s.total_steps and s.train_time_s:
-            per_step = s.train_time_s / s.step
-            projected = per_step * s.total_steps
+        train_s = eta = None
+        if s.state in TERMINAL:
+            train_s = s.train_time_s
+        elif s.step and s.total_steps and s.train_time_s:
+            train_s = s.train_time_s / s.step * s.total_steps
             if train_cap is not None:
-                projected = min(projected, train_cap)
-            eta = max(0.0, projected - s.train_time_s) if s.state == "running" else None
-        cap_text = f"{fmt(projected, '.0f')}/{fmt(train_cap, '.0f') if train_cap else '∞'}"
+                train_s = min(train_s, train_cap)
+            eta = max(0.0, train_s - s.train_time_s) if s.state == "running" else None
+        cap_text = f"{fmt(train_s, '.0f')}/{fmt(train_cap, '.0f') if train_cap else '∞'}"
         bytes_text = fmt(s.bytes_total, ",")
         if s.bytes_total is not None and s.bytes_total > BYTES_LIMIT:
             bytes_text = f"[red]{bytes_text}[/red]"
@@ -430,4 +444,4 @@ def progress_table(launch: LaunchRow, train_cap: float | None) -> Table:
             fmt(s.train_loss, ".4f"), fmt(s.val_bpb, ".4f"), cap_text, bytes_text,
             fmt(s.gpu_seconds / 3600 if s.gpu_seconds else None, ".2f"), fmt(s.cost_usd, ".2f"),
         )
-    return table
+    return Fit(table, title=f"{launch.group}  [{launch.backend} {launch.gpus}]  {launch.state}")

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .backends.base import TERMINAL, LaunchError
-from golfcore.console import console, err_console, fail, parse_env, parse_track
+from golfcore.console import Fit, console, err_console, fail, parse_env, parse_track, plural
 from golfcore.vocabulary import Track
 from leaderboard.cli import DbOption, open_db
 
@@ -125,8 +125,8 @@ def launch(
     if cost > 0 and not yes:
         if not sys.stdin.isatty():
             fail(f"this launch is estimated at ${cost:.2f}; pass --yes to confirm without a terminal")
-        typer.confirm(f"Launch {len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''} on {backend_name} {gpu_spec} "
-                      f"(est. ${cost:.2f})?", abort=True)
+        typer.confirm(f"Launch {plural(len(plan.seeds), 'seed')} on {backend_name} {gpu_spec} (est. ${cost:.2f})?",
+                      abort=True)
     sessions = open_db(db)
     from .launches import create_launch
 
@@ -158,7 +158,7 @@ def _drive(sessions, plan, db: str | None, detach: bool) -> None:
         raise typer.Exit(1)
     if outcome.report is not None:
         render({"submissions": [outcome.report], "errors": []}, console)
-        console.print(f"files: {plan.runs_dir / plan.group}   package: golf package {plan.runs_dir / plan.group} "
+        console.print(f"files: {plan.runs_dir / plan.group}   package: golf package {plan.group} "
                       f"--name NAME --author AUTHOR --github-id ID", highlight=False)
     if outcome.state != "done":
         raise typer.Exit(1)
@@ -188,13 +188,21 @@ def cancel(
 ) -> None:
     """Stop every seed of a launch and free what bills: processes, pods, jobs, clusters."""
     from .driver import Driver
-    from .launches import load_plan
+    from .launches import find_launch, load_plan
 
     sessions = open_db(db)
+    with sessions() as session:
+        launch = _guard(lambda: find_launch(session, group))
+        was, running = launch.state, [s.seed for s in launch.seeds if s.state not in TERMINAL]
     plan = _guard(lambda: load_plan(sessions, group, _guard(load_settings), need_env=False))
     driver = Driver(sessions, plan, console, db_url=db)
     stopped = _guard(lambda: driver.cancel_all("cancelled by `golf cancel`", release_finished=True))
-    console.print(f"{group}: cancelled; {stopped} job(s) stopped", highlight=False)
+    if was != "running" and not running:  # nothing to cancel; leftovers (a pod not terminated) are still freed
+        freed = f"; freed {plural(stopped, 'leftover job')}" if stopped else ""
+        console.print(f"{group} had already ended ({was}); nothing was running{freed}", highlight=False)
+        return
+    console.print(f"{group}: cancelled {plural(len(running), 'unfinished seed')}; stopped {plural(stopped, 'job')}",
+                  highlight=False)
 
 
 @command
@@ -231,12 +239,12 @@ def status(
         pass
 
 
-def _launches_table(session) -> Table:
+def _launches_table(session) -> Fit:
     from sqlalchemy import select
 
     from leaderboard.db import LaunchRow
 
-    table = Table(title="launches", header_style="bold")
+    table = Table(header_style="bold")
     for column in ("group", "backend", "gpus", "state", "seeds done", "verdict", "est $", "cost $", "created"):
         table.add_column(column)
     for launch in session.scalars(select(LaunchRow).order_by(LaunchRow.created_at.desc()).limit(30)):
@@ -245,7 +253,7 @@ def _launches_table(session) -> Table:
         table.add_row(launch.group, launch.backend, launch.gpus, launch.state, f"{done}/{len(launch.seeds)}",
                       launch.verdict or "—", f"{launch.est_cost_usd or 0:.2f}", f"{cost:.2f}",
                       launch.created_at.strftime("%Y-%m-%d %H:%M"))
-    return table
+    return Fit(table, title="launches")
 
 
 @command

@@ -16,6 +16,7 @@ from .backends.base import LaunchError
 from .driver import record_event
 from .gpus import parse_gpus
 from .plan import LaunchPlan
+from golfcore.console import plural
 from golfcore.secrets import MASK
 
 
@@ -34,7 +35,7 @@ def create_launch(sessions: sessionmaker[Session], plan: LaunchPlan, plan_dict: 
                         for i, seed in enumerate(plan.seeds)]
         session.add(launch)
         record_event(session, "launch_created", plan.group,
-                     f"{len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''} on {plan.backend_name} {plan.gpus}, "
+                     f"{plural(len(plan.seeds), 'seed')} on {plan.backend_name} {plan.gpus}, "
                      f"est ${plan_dict['estimated_cost_usd']}")
 
 

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from golfcore.console import plural
+
 from ..gpus import GpuSpec
 from ..spec import WorkerSpec
 from ..worker import GRACE_S, TERMINAL, copy_outputs, read_state
@@ -63,8 +65,7 @@ class LocalBackend(Backend):
             return
         have = visible_gpus()
         if have < gpus.count:
-            raise LaunchError(f"--gpus {gpus} needs {gpus.count} GPU{'s' if gpus.count > 1 else ''}; "
-                              f"this machine has {have}")
+            raise LaunchError(f"--gpus {gpus} needs {plural(gpus.count, 'GPU')}; this machine has {have}")
 
     def capacity(self, gpus: GpuSpec) -> int:
         return self.cpu_slots() if gpus.is_cpu else max(1, visible_gpus() // gpus.count)
