@@ -85,10 +85,12 @@ def test_three_seeds_end_to_end(embedded_data, tmp_path):
     log = golf(["logs", "trio/seed2"], env, tmp_path)
     assert log.stdout == (group / "train_seed2.log").read_text()
 
-    # the group packages into a records folder that `golf check` passes
+    # the group packages, by its name as every other command takes it, into a folder that `golf check` passes
     out = tmp_path / "records"
-    pack = golf(["package", str(group), "--name", "trio", "--author", "Me", "--github-id", "me", "--out", str(out),
-                 "--date", "2026-11-21"], env, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pack = golf(["package", "trio", "--name", "trio", "--author", "Me", "--github-id", "me", "--out", str(out),
+                 "--date", "2026-11-21"], env, elsewhere)
     assert pack.returncode == 0, pack.stderr
     check = golf(["check", str(out / "2026-11-21_trio"), "--json"], env, tmp_path)
     assert check.returncode == 0, check.stdout[-2000:]
@@ -211,6 +213,8 @@ def test_dry_run_and_refusals(embedded_data, tmp_path):
     assert cpu_cloud.returncode == 2 and "only on the local backend" in cpu_cloud.stderr
     too_many = golf(["launch", "--gpus", "8xH100", "--seeds", "1"], env, tmp_path)
     assert too_many.returncode == 2 and "needs 8 GPUs" in too_many.stderr
+    no_gpu = golf(["launch", "--gpus", "1xH100", "--dry-run"], {**env, "CUDA_VISIBLE_DEVICES": ""}, tmp_path)
+    assert no_gpu.returncode == 2 and "--gpus 1xH100 needs 1 GPU; this machine has 0" in no_gpu.stderr  # in a dry run too
     pricey = golf(["launch", "--backend", "runpod", "--max-cost", "5", "--dry-run"], env, tmp_path)
     assert pricey.returncode == 2 and "above --max-cost" in pricey.stderr
     (tmp_path / "leaky.toml").write_text('[runpod]\napi_key = "rp_in_a_world_readable_file"\n')
