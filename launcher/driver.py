@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,7 @@ from leaderboard.report import fmt
 
 from .backends.base import ACTIVE, TERMINAL, InfraError, JobStatus
 from .plan import TRACKS, LaunchPlan
+from .worker import OUTPUT_FILES
 from golfcore.secrets import redact
 
 BYTES_LIMIT = 16_000_000
@@ -205,15 +207,18 @@ class Driver:
             if time.monotonic() - since < LOST_AFTER_S:
                 return
             status = JobStatus("lost", "infra", f"no answer for {LOST_AFTER_S}s: {exc}")
-        self.stream(session, row, handle, drain=status.state in TERMINAL)  # at the end: every last byte
-        if status.state in TERMINAL:
-            try:
+        try:
+            self.stream(session, row, handle, drain=status.state in TERMINAL)  # at the end: every last byte
+            if status.state in TERMINAL:
                 self.conclude(session, row, handle, status)
-            except InfraError as exc:  # outputs not reachable yet: the seed stays as it is, tried next poll
-                record_event(session, "gather_retry", f"{self.plan.group}/seed{row.seed}", str(exc))
-                self.console.print(f"[yellow]seed {row.seed}:[/yellow] {redact(str(exc))}; trying again",
-                                   highlight=False)
-        elif status.state in ACTIVE:
+        except InfraError as exc:  # outputs not reachable yet: the seed stays as it is, tried next poll
+            record_event(session, "gather_retry", f"{self.plan.group}/seed{row.seed}", str(exc))
+            self.console.print(f"[yellow]seed {row.seed}:[/yellow] {redact(str(exc))}; trying again",
+                               highlight=False)
+        except OSError as exc:  # this machine cannot hold its files (a full disk): the seed fails, nothing else
+            self.cannot_write(session, row, handle, exc)
+            return
+        if status.state in ACTIVE:
             if status.state == "running" and row.started_at is None:
                 row.started_at = utcnow()
             self.transition(session, row, status.state)
@@ -287,6 +292,25 @@ class Driver:
         self.transition(session, row, status.state, status.reason or "")
         if status.failure in ("script", "deadline"):
             self.show_tail(row)
+
+    def cannot_write(self, session: Session, row: LaunchSeedRow, handle: dict, exc: OSError) -> None:
+        """The seed's files could not be written here: it fails with that reason (not retried: the
+        box did its work), its job is stopped and freed (the scratch cleaned, a pod ended) and what was
+        half-copied is removed; the log streamed so far is kept."""
+        dest = seed_dir(self.plan, row.seed)
+        for path in (dest.iterdir() if dest.is_dir() else ()):
+            if OUTPUT_FILES.match(path.name):
+                path.unlink(missing_ok=True)
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = f"could not write its files on this machine: {exc.strerror or exc}{where}"
+        self.free(session, row, handle, self.backend.cancel)
+        self.free(session, row, handle, self.backend.release)
+        row.failure, row.reason = "infra", reason
+        row.ended_at = utcnow()
+        self.account(row)
+        self.transition(session, row, "failed", reason)
+        self.console.print(f"[red]seed {row.seed}:[/red] {escape(redact(reason))}; free some space, then launch it "
+                           f"again", highlight=False)
 
     def free(self, session: Session, row: LaunchSeedRow, handle: dict, how) -> None:
         """Release or cancel a job; a failure is recorded and shown (`golf cancel` sweeps leftovers)."""

@@ -149,6 +149,8 @@ def _drive(sessions, plan, db: str | None, detach: bool) -> None:
         raise typer.Exit(130)
     except LaunchError as exc:
         fail(redact(str(exc)))
+    except OSError as exc:  # this machine could not write (a full disk): every seed was stopped
+        fail(redact(f"could not write on this machine: {exc}; every seed of {plan.group} was stopped"))
     if outcome.state == "detached":
         console.print(f"detached: follow with `golf status {plan.group} --watch`, collect with `golf gather {plan.group}`",
                       highlight=False)

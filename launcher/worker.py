@@ -4,13 +4,15 @@
 
 It prepares the dataset into a cache (checking every shard's header and size), runs the
 script under torchrun with SEED and the env, tees its output to OUT/train.log, kills the
-process group when a cap plus its margin passes, and collects the artifact, result.json
-and its own timings into OUT. Progress is in OUT/state.json and, with a serve port, over
+script's whole process tree when a cap plus its margin passes (and whatever it left running
+when it ends), and collects the artifact, result.json and its own timings into OUT. Progress is in OUT/state.json and, with a serve port, over
 token-protected HTTP for launchers that cannot read OUT directly.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import fcntl
 import hmac
 import json
@@ -28,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import psutil
+
 from golfcore.secrets import mask, redact, secret_values
 from .spec import WorkerSpec
 
@@ -37,6 +41,7 @@ ARTIFACT_WRITTEN = re.compile(r"(?i)(serialized model|total submission size|^art
 OUTPUT_FILES = re.compile(r"^(train\.log|result\.json|worker\.json|state\.json|final_model[\w.+-]*)$")
 TOKEN_ENV = "GOLF_WORKER_TOKEN"
 GRACE_S = 10.0  # between SIGTERM and SIGKILL
+PR_SET_CHILD_SUBREAPER = 36
 MAX_LOG_CHUNK = 4 << 20
 
 
@@ -118,7 +123,35 @@ def prepare_dataset(name: str, data_dir: Path, log) -> tuple[Path, Path]:
     return dataset, tokenizer
 
 
-# ---- the script
+# ---- the script and its process tree
+
+
+def become_subreaper() -> None:
+    """Linux: a process the script leaves behind (a child in its own session whose parent died) becomes
+    this worker's child instead of init's, so the script's whole tree stays below the worker."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def signal_tree(pgid: int, sig: int) -> None:
+    """The script's process group, and every process below this worker (in any session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def reap_children() -> None:
+    """Collect the exit status of every child that has ended (the orphans this worker adopted)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
 
 
 def script_command(spec: WorkerSpec, workdir: Path) -> list[str]:
@@ -235,6 +268,7 @@ class Worker:
                 break
             time.sleep(0.2)
         code = self.proc.wait()
+        self.kill_leftovers()  # a script's helper processes never outlive it
         reader.join(timeout=5)
         self.update(exit_code=code, script_ended_at=time.time())
         if verdict:
@@ -264,23 +298,24 @@ class Worker:
         return None
 
     def terminate(self) -> None:
-        """SIGTERM the script's process group, then SIGKILL what is left after the grace period."""
+        """SIGTERM the script's whole tree, then SIGKILL what is left once the script is gone or the
+        grace period has passed."""
         if self.proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(timeout=wait)
-                if sig == signal.SIGTERM:  # the leader is gone; make sure its children are too
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                return
+        signal_tree(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill_leftovers()
+
+    def kill_leftovers(self) -> None:
+        if self.proc is None:
+            return
+        signal_tree(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5.0)
+        reap_children()
 
     def collect(self) -> None:
         """result.json and the artifact from wherever the script left them, into OUT."""
@@ -424,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"error: bad worker spec: {exc}", file=sys.stderr)
         return 2
+    become_subreaper()
     worker = Worker(spec)
     deadline = time.monotonic() + (spec.hard_deadline_s or float("inf")) + spec.linger_s + 3600
     if spec.self_terminate and spec.hard_deadline_s is not None:
