@@ -3,8 +3,9 @@
     mkdir -p /tmp/pg && tar -xJf ../shared/corpus/parameter-golf-records.tar.xz -C /tmp/pg
     python bench/corpus_bench.py /tmp/pg/parameter-golf-records [--db sqlite:///corpus.db] [--json]
 
-Imports every folder into a fresh SQLite file (or --db), then prints: folders stored, verdict
-counts (all, and the organizers' merged records), the checks that fail and warn most, the logs
+Imports the merged records as accepted (they are the references), then every pull request's
+folders under their PR number, into a fresh SQLite file (or --db); prints: folders stored, verdict
+counts (all, and the organizers' merged records), the checks that fail and warn most, the runs
 with no score / no bytes / no train time, the seconds taken and the peak RSS. A second import
 of the same tree is timed too: it must change nothing.
 """
@@ -55,6 +56,14 @@ def summarize(sessions) -> dict:
     }
 
 
+def import_corpus(sessions, root: Path) -> list:
+    outcomes = import_paths(sessions, [root / "merged"], accepted=True)
+    for pr_dir in sorted((root / "prs").iterdir(), key=lambda p: int(p.name[2:]) if p.name[2:].isdigit() else 0):
+        number = int(pr_dir.name[2:]) if pr_dir.name.startswith("pr") and pr_dir.name[2:].isdigit() else None
+        outcomes += import_paths(sessions, [pr_dir], pr=number)
+    return outcomes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="the unpacked corpus (parameter-golf-records/)")
@@ -66,11 +75,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sessions = open_database(args.db or f"sqlite:///{Path(tmp) / 'corpus.db'}")
         t0 = time.perf_counter()
-        first = import_paths(sessions, [args.root])
+        first = import_corpus(sessions, args.root)
         first_s = time.perf_counter() - t0
         rss_first = peak_rss_mib()
         t0 = time.perf_counter()
-        second = import_paths(sessions, [args.root])
+        second = import_corpus(sessions, args.root)
         second_s = time.perf_counter() - t0
         report = {
             "first_import": {"seconds": round(first_s, 1), **collections.Counter(o.status for o in first)},

@@ -231,7 +231,8 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], accepted: b
         found = find_submissions(path)
         if not found:
             outcomes.append(ImportOutcome(path, "failed", "no submission folder (submission.json or logs) found"))
-        folders.extend((f, source_key(f, path)) for f in found)
+        prefix = f"pr{pr}/" if pr is not None else ""
+        folders.extend((f, prefix + source_key(f, path)) for f in found)
     if on_found:
         on_found(len(folders))
     references = DatabaseReferences(sessions, policy)
@@ -240,4 +241,13 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], accepted: b
         outcomes.append(outcome)
         if on_folder:
             on_folder(outcome)
+    if accepted:
+        # an accepted folder dated earlier than its place in the tree changes the reference of those before
+        # it: one more pass re-derives exactly those (a reference depends only on accepted means and dates)
+        for i, (folder, key) in enumerate(folders):
+            if outcomes[-len(folders) + i].status != "failed":
+                again = import_folder(sessions, folder, key, accepted, pr, references)
+                if again.status == "updated":
+                    outcomes[-len(folders) + i] = again if outcomes[-len(folders) + i].status == "updated" else \
+                        ImportOutcome(folder, outcomes[-len(folders) + i].status, key=key)
     return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 
 from scipy import stats
@@ -75,7 +76,9 @@ def welch_improvement(new_losses: list[float], ref_losses: list[float], new_bpb:
     t = df = p = None
     if len(new_losses) >= 2 and len(ref_losses) >= 2:
         shifted = [x - threshold_nats for x in ref_losses]
-        result = stats.ttest_ind(shifted, new_losses, equal_var=False, alternative="greater")
+        with warnings.catch_warnings():  # near-identical seeds: scipy warns, the answer stands
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stats.ttest_ind(shifted, new_losses, equal_var=False, alternative="greater")
         t, p = float(result.statistic), float(result.pvalue)
         df = float(result.df)
         if t != t:  # nan: both sides have zero variance

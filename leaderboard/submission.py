@@ -180,13 +180,16 @@ def is_log_file(path: Path) -> bool:
 
 
 def is_submission_folder(folder: Path) -> bool:
-    """A folder with a submission*.json or a log directly in it, that is not a container of track folders."""
+    """A folder right under a track folder, or one with a submission*.json or a log directly in it;
+    never a container of track folders."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return False
     if any(e.is_dir(follow_symlinks=False) and e.name in (Track.record.value, Track.non_record.value) for e in entries):
         return False  # records/: holds track folders, even with a stray log beside them
+    if folder.parent.name in (Track.record.value, Track.non_record.value):
+        return True  # proposed as a records folder, whatever it holds (a README alone, say)
     return any(e.is_file(follow_symlinks=False) and (
         (e.name.startswith("submission") and e.name.endswith(".json")) or is_log_file(Path(e.name))) for e in entries)
 
