@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jsonschema
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from packaging.version import InvalidVersion, Version
 
 from golfcore.loggrammar import parse_event
 from golfcore.vocabulary import Track
@@ -84,13 +85,59 @@ def _code_packing(path: Path) -> str:
 
 
 def _requirements() -> str:
+    """The versions installed here, as an index serves them: no local label (torch 2.13.0+cpu is 2.13.0)."""
     lines = []
     for name in REQUIREMENTS:
         try:
-            lines.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
+            lines.append(f"{name}=={Version(metadata.version(name)).public}")
+        except (metadata.PackageNotFoundError, InvalidVersion):
             lines.append(name)
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Reproduction:
+    """What the logs say was run, for the README: on what, with which preset and data, and how."""
+
+    hardware: str
+    preset: str | None
+    dataset: str | None
+    data_command: str | None
+    launcher: str  # `python` or `torchrun ... --nproc_per_node=N`
+
+
+DATA_COMMANDS = {"embedded": "golf data --source embedded --vocab-size {vocab}",
+                 "fineweb10B": "golf data --source fineweb --variant sp{vocab}"}
+
+
+def reproduction(path: Path, log: ParsedLog) -> Reproduction:
+    """From our trainer's header and data lines when the log has them, else from what the parser found."""
+    header, dataset = {}, None
+    with open(path, errors="replace") as fh:
+        for _, line in zip(range(400), fh):
+            event = parse_event(line)
+            if event is not None and event.name == "golf_trainer":
+                header = event.fields
+            elif event is not None and event.name == "data" and event.get("dataset"):
+                dataset = Path(event.get("dataset")).name
+    run = log.run
+    dataset = dataset or run.dataset
+    world = int(header["world_size"]) if header.get("world_size", "").isdigit() else run.world_size
+    on_cpu = header.get("device") == "cpu"
+    if on_cpu:
+        hardware = f"{world or 1} CPU process{'es' if (world or 1) > 1 else ''} ({header.get('device_name') or 'cpu'})"
+    elif world:
+        hardware = f"{world} x {header.get('device_name') or run.gpu_name or 'GPU'}"
+    else:
+        hardware = "not stated in the logs (the challenge's is 8xH100 SXM)"
+    data_command = None
+    m = re.fullmatch(r"(embedded|fineweb10B)_sp(\d+)", dataset or "")
+    if m:
+        data_command = DATA_COMMANDS[m.group(1)].format(vocab=m.group(2))
+    nproc = world or (1 if on_cpu else 8)
+    launcher = "python" if on_cpu and nproc == 1 else f"torchrun --standalone --nproc_per_node={nproc}"
+    return Reproduction(hardware=hardware, preset=header.get("preset"), dataset=dataset, data_command=data_command,
+                        launcher=launcher)
 
 
 def build_submission_json(req: PackageRequest, parsed: dict[int, ParsedLog]) -> dict:
@@ -177,7 +224,8 @@ def package(req: PackageRequest) -> tuple[Path, dict]:
         # the README shows the checks of the folder as it will be published
         context = Context(req.reference, req.policy)
         report = _analysis_as(staging, final, req.track, context)
-        (staging / "README.md").write_text(render_readme(doc, report))
+        (staging / "README.md").write_text(render_readme(doc, report, reproduction(paths[min(paths)],
+                                                                                     parsed[min(paths)])))
         report = _analysis_as(staging, final, req.track, context)
         staging.chmod(0o755)
         staging.rename(final)
@@ -195,9 +243,9 @@ def _analysis_as(staging: Path, final: Path, track: str, context: Context) -> di
     return document(sub, judge(sub, context), context)
 
 
-def render_readme(doc: dict, report: dict) -> str:
+def render_readme(doc: dict, report: dict, run: Reproduction) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
                       autoescape=False)
     return env.get_template("submission_README.md.j2").render(
-        s=doc, checks=report["checks"], verdict=report["verdict"], nproc=8,
+        s=doc, checks=report["checks"], verdict=report["verdict"], run=run,
     )

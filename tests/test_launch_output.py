@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+from packaging.requirements import Requirement
 
 from conftest import golf, launcher_env
 
@@ -13,7 +14,8 @@ GROUP = "2026-11-22_an-experiment-with-a-long-name_that-the-next-command-needs_4
 # A script that stops early, as a capped run does: its last logged step is 1, training ended at step 5 after
 # 50.7 s; the artifact is real and as large as the log says.
 EARLY_STOP = """
-print("golf_trainer version:test run_id:r preset:smoke seed:1 device:cpu device_name:cpu world_size:1", flush=True)
+print("golf_trainer version:test run_id:r preset:smoke seed:1 device:cpu device_name:x86_64 world_size:1", flush=True)
+print("data dataset:/data/datasets/embedded_sp1024 tokenizer:/data/tokenizers/embedded_1024_bpe.model", flush=True)
 print("step:1/150 train_loss:6.9000 train_time:10100ms step_avg:10100ms", flush=True)
 print("stopping_early: wallclock_cap train_time:50700ms step:5/150", flush=True)
 print("train_done steps:5 train_time:50700ms step_avg:10140ms stop:wallclock_cap", flush=True)
@@ -83,11 +85,20 @@ def test_cancel_of_a_finished_launch_says_so(launched):
     assert "done" in golf(["status", GROUP], env, tmp_path).stdout  # and it stays done
 
 
-def test_package_takes_the_group_name(launched):
+def test_package_takes_the_group_name_and_says_what_was_run(launched):
     _, env, tmp_path = launched
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = golf(["package", GROUP, "--name", "early", "--author", "A", "--github-id", "a", "--out", str(tmp_path / "out"),
                  "--date", "2026-11-22", "--track", "non_record_16mb"], env, elsewhere)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out" / "2026-11-22_early" / "train_seed1.log").is_file()
+    folder = tmp_path / "out" / "2026-11-22_early"
+    assert (folder / "train_seed1.log").is_file()
+    readme = (folder / "README.md").read_text()
+    reproduce = readme[readme.index("## Reproduce"):]
+    assert "1 CPU process (x86_64), the `smoke` preset, data `embedded_sp1024`" in reproduce
+    assert "golf data --source embedded --vocab-size 1024\nPRESET=smoke SEED=1 python train_gpt.py\n" in reproduce
+    assert "nproc_per_node" not in reproduce
+    for line in (folder / "requirements.txt").read_text().splitlines():  # what an index serves: no local label
+        requirement = Requirement(line)
+        assert all("+" not in spec.version for spec in requirement.specifier), line
