@@ -48,6 +48,8 @@ def server(tmp_path_factory):
 
 
 def test_a_person_sees_the_ranking_a_chart_and_the_readme(server):
+    assert Path(CHROMIUM).is_file(), (f"no Chromium at {CHROMIUM}: ./scripts/bootstrap installs Debian's when it may "
+                                      "(root or sudo); else run `sudo apt-get install -y chromium`, or set GOLF_CHROMIUM")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
