@@ -232,13 +232,14 @@ def status(
         console.print(table)
         return
     try:
-        with Live(table, console=console, refresh_per_second=1) as live:
+        with Live(table, console=console, refresh_per_second=1, transient=True) as live:  # then printed whole
             while not finished:
                 time.sleep(2)
                 table, finished = render()
                 live.update(table)
     except KeyboardInterrupt:
         pass
+    console.print(table)
 
 
 def _launches_table(session) -> Fit:

@@ -67,12 +67,12 @@ def test_piped_launch_output_is_whole(launched):
 def test_status_never_cuts_a_figure_or_a_name(launched, columns):
     _, env, tmp_path = launched
     env = dict(env, **({"COLUMNS": columns} if columns else {}))
-    for args in (["status"], ["status", GROUP]):
+    for args in (["status"], ["status", GROUP], ["status", GROUP, "--watch"]):
         proc = golf(args, env, tmp_path)
         assert proc.returncode == 0, proc.stderr
-        assert "…" not in proc.stdout, (columns, proc.stdout)
+        assert "…" not in proc.stdout and proc.stdout.endswith("\n"), (columns, proc.stdout)
         assert any(GROUP in line for line in proc.stdout.splitlines()), (columns, proc.stdout)  # whole, to copy
-        if args == ["status", GROUP]:
+        if GROUP in args:
             assert all(figure in proc.stdout for figure in FIGURES), (columns, proc.stdout)
             assert "1/150" not in proc.stdout and "600/600" not in proc.stdout
 
