@@ -113,8 +113,8 @@ class Driver:
 
     def run(self, detach: bool = False) -> Outcome:
         self.acquire()
-        # transient, then printed once more: on a terminal the same picture, piped the table once, whole,
-        # ending in a newline (a live display's last frame does not)
+        # transient, and printed once more at the end: on a terminal the same picture; piped, the table
+        # once, whole, ending in a newline (a live display's last frame does not)
         live = Live(self.table(), console=self.console, refresh_per_second=2, transient=True,
                     redirect_stdout=False, redirect_stderr=False)
         try:
@@ -127,14 +127,16 @@ class Driver:
                     time.sleep(self.poll_s)
         except BaseException:  # Ctrl-C, a crash: nothing may be left running (and billing)
             self.cancel_all("the launcher was interrupted")
-            raise
-        finally:
             with contextlib.suppress(Exception):  # never hide why the loop ended
                 self.console.print(self.table())
+            raise
         if detach and self._unfinished():
             self._release_lease()
-            return Outcome("detached")
-        return self.finish()
+            outcome = Outcome("detached")
+        else:
+            outcome = self.finish()
+        self.console.print(self.table())  # with the launch's final state
+        return outcome
 
     def _queued(self) -> bool:
         with self.sessions() as session:

@@ -58,6 +58,7 @@ def test_piped_launch_output_is_whole(launched):
     proc, _, _ = launched
     assert "seed 1: done" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = our_table(proc.stdout)
+    assert table[0].endswith("done"), table[0]  # the launch's final state
     text = "\n".join(table)
     assert "…" not in text and all(figure in text for figure in FIGURES), text
     assert table[-1].rstrip().endswith(("┘", "$ 0.00")), table[-1]  # the next heading starts on a line of its own
