@@ -54,6 +54,7 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
         elif line.kind == "banner" and run.stages and (run.artifact_line is not None or not run.has_training):
             current = _new_run(readers, line.number)
         current.run.last_line = line.number
+        current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)
     warnings = []
     if reader.garbage:

@@ -9,10 +9,14 @@ from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_appe
 from .sizes import read_sizes
 from .values import to_int, to_number, to_seconds, tokens
 
+HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|\dx|token|fineweb|embedded|_sp\d|vocab|wallclock|"
+                        r"iterations|limited|subset|partial")
+SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|\db\b|model:|code:")
 STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
 STEP_NO_TOTAL = re.compile(r"^step[:\s#]*(\d+)\b(?!\s*/)", re.I)
+STEP_FIELD = re.compile(r"(?<![\w.])(train_loss|loss|val_loss|val_bpb|train_time|time|t|elapsed)(?:[:=] ?|~)"
+                        r"(-?\d[\d.]*(?:[eE][-+]?\d+)?)((?:ms|s|m|h)(?:\d+(?:\.\d+)?s)?)?")
 STAGE_KEYS = ("val_loss", "val_bpb")
-SCORE_KEYS = ("val_bpb", "val_loss", "bpb", "score")
 PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
                       re.I)
 DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
@@ -31,15 +35,35 @@ COMPACT_SEED = re.compile(r"^(?:model_)?params[:=]\S+.*\bs:(\d+)\b", re.I)  # "p
 WORLD_SIZE_WORDS = ("world_size", "nproc_per_node", "num_gpus", "n_gpus", "gpus")
 
 
+def _float(field: tuple[str, str] | None) -> float | None:
+    if field is None:
+        return None
+    try:
+        value = float(field[0])
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _seconds(field: tuple[str, str]) -> float | None:
+    value = _float(field)
+    if value is None:
+        return None
+    unit = field[1]
+    if len(unit) > 2:  # 4m44s
+        return to_seconds(field[0] + unit)
+    return {"ms": value / 1000, "m": value * 60, "h": value * 3600}.get(unit, value)
+
+
 def is_stage_line(kv: dict[str, str], line: str) -> bool:
-    if not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
+    if "val_" not in line or not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
         return False
     return not PROGRESS.search(line)
 
 
 def stage_name(line: str) -> str:
     head = re.split(r"\bval_(?:loss|bpb)\s*[:=]", line, maxsplit=1)[0]
-    head = re.sub(r"\b[\w.\-]+[:=]\S+", "", head)  # drop key:value tokens such as stride:64
+    head = re.sub(r"\b[\w.\-]+[:=] ?\S+", "", head)  # drop key:value tokens such as stride:64
     name = re.sub(r"[^\w\- ]", " ", head).strip()
     name = re.sub(r"\s+", " ", name)
     if not name:
@@ -54,6 +78,7 @@ class CommunityReader:
     def __init__(self, run: Run):
         self.run = run
         self.in_training = True
+        self.series = False  # the line read is the first or last of a series (its time is a running clock)
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:
@@ -61,7 +86,7 @@ class CommunityReader:
         if first.isdigit() or first in "sS":
             m = STEP_AT_START.match(line)
             if m is not None:
-                self.step(n, line, int(m.group(1)), int(m.group(2)), stamp)
+                self.step(n, line, m, stamp)
                 return
             if first in "sS":
                 if line[:8].lower() == "stopping":
@@ -69,10 +94,10 @@ class CommunityReader:
                     self.hints(n, line, line.lower(), tokens(line))
                     return
                 m = STEP_NO_TOTAL.match(line)
-                if m is not None and self.step(n, line, int(m.group(1)), None, stamp):
+                if m is not None and self.step(n, line, m, stamp):
                     return
-        kv = tokens(line)
         lower = line.lower()
+        kv = tokens(line)
         if is_stage_line(kv, line):
             self.stage(n, line, kv, stamp)
         else:
@@ -80,35 +105,35 @@ class CommunityReader:
         self.hints(n, line, lower, kv)
 
     # ---- training steps
-    def step(self, n: int, line: str, step: int, total: int | None, stamp: float | None) -> bool:
+    def step(self, n: int, line: str, m: re.Match, stamp: float | None) -> bool:
+        """A step line: a curve point and the loop's clock. False when it is only a counter."""
         run = self.run
-        kv = tokens(line)
-        t = None
-        for key in ("train_time", "time", "t", "elapsed"):
-            if key in kv:
-                t = to_seconds(kv[key])
-                break
-        point = CurvePoint(step=step, train_time_s=t, train_loss=to_number(kv.get("train_loss", kv.get("loss", ""))),
-                           val_loss=to_number(kv.get("val_loss", "")), val_bpb=to_number(kv.get("val_bpb", "")))
-        if point.train_loss is None and point.val_loss is None and point.val_bpb is None:
-            if LOOP_SIGNAL.search(line) and not self.in_training:
+        fields: dict[str, tuple[str, str]] = {}
+        for key, value, unit in STEP_FIELD.findall(line, m.end()):
+            fields.setdefault(key, (value, unit))
+        if not ("train_loss" in fields or "loss" in fields or "val_loss" in fields or "val_bpb" in fields):
+            if not self.in_training and LOOP_SIGNAL.search(line):
                 bounded_append(run.loop_lines, (n, line[:200]))
             return False  # e.g. "warmup 3/20" progress
         if not self.in_training:
             # a counter with a loss after the loop ended: another optimizer loop, not the training curve
             bounded_append(run.loop_lines, (n, line[:200]))
             return True
+        clock = fields.get("train_time") or fields.get("time") or fields.get("t") or fields.get("elapsed")
+        t = _seconds(clock) if clock else None
+        loss = fields.get("train_loss") or fields.get("loss")
+        point = CurvePoint(int(m.group(1)), t, _float(loss), _float(fields.get("val_loss")), _float(fields.get("val_bpb")))
         if len(run.curve) >= MAX_CURVE_POINTS:
             run.curve = run.curve[::2]
         run.curve.append(point)
-        if run.steps is None or step >= run.steps:
-            run.steps = step
-            run.note("steps", n)
-        if total is not None:
-            run.iterations = total
-        if "train_time" in kv and t is not None and (run.train_time_s is None or t >= run.train_time_s):
+        if run.steps is None or point.step >= run.steps:
+            run.steps = point.step
+            run.sources["steps"] = n
+        if m.lastindex and m.lastindex >= 2 and m.group(2):
+            run.iterations = int(m.group(2))
+        if "train_time" in fields and t is not None and (run.train_time_s is None or t >= run.train_time_s):
             run.train_time_s = t
-            run.note("train_time_s", n)
+            run.sources["train_time_s"] = n
         if stamp is not None:
             run.timestamps["training_end"] = stamp
         run.training_end_line = n
@@ -170,9 +195,10 @@ class CommunityReader:
     # ---- everything else: sizes, timers, loops after training
     def other(self, n: int, line: str, kv: dict[str, str], lower: str, stamp: float | None) -> None:
         run = self.run
-        sizes = read_sizes(line, lower, kv)
-        if sizes:
-            self.sizes(n, sizes, stamp)
+        if SIZE_WORDS.search(lower):
+            sizes = read_sizes(line, lower, kv)
+            if sizes:
+                self.sizes(n, sizes, stamp)
         if "total_eval_time" in kv:
             run.explicit_eval_total = to_seconds(kv["total_eval_time"])
             run.note("explicit_eval_total", n)
@@ -199,7 +225,8 @@ class CommunityReader:
             if m:
                 duration = float(m.group(1))
         if duration is not None:
-            bounded_append(run.timers, Timer(n, duration, line[:200], cumulative=progress or bool(LOOP_COUNTER.search(line))))
+            bounded_append(run.timers, Timer(n, duration, line[:200],
+                                             cumulative=self.series or progress or bool(LOOP_COUNTER.search(line))))
         if stamp is not None:
             run.timestamps["last"] = stamp
 
@@ -236,6 +263,8 @@ class CommunityReader:
 
     # ---- what kind of experiment this is
     def hints(self, n: int, line: str, lower: str, kv: dict[str, str]) -> None:
+        if not HINT_WORDS.search(lower):
+            return
         run = self.run
         if "seed" in kv:
             seed = to_int(kv["seed"])
@@ -278,7 +307,7 @@ class CommunityReader:
             if value:
                 run.val_tokens = value
                 run.note("val_tokens", n)
-        if "_sp" in line or "fineweb" in lower or "embedded" in lower:
+        if ("_sp" in line or "fineweb" in lower or "embedded" in lower) and not lower.startswith("default"):
             dataset = DATASET_NAME.search(line)
             if dataset:
                 run.dataset = dataset.group(0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from golfcore.loggrammar import Event, parse_event
 
-from .community import CommunityReader
+from .community import STEP_AT_START, CommunityReader
 from .model import Stage, Timer, bounded_append
 
 
@@ -49,9 +49,9 @@ class GolfReader(CommunityReader):
             self.run.note("bytes_code_plain", n)
 
     def on_step(self, n: int, e: Event, line: str, stamp) -> None:
-        fraction = e.fraction()
-        if fraction is not None:
-            self.step(n, line, fraction[0], fraction[1], stamp)
+        m = STEP_AT_START.match(line)
+        if m is not None:
+            self.step(n, line, m, stamp)
 
     def on_stopping_early(self, n: int, e: Event, line: str, stamp) -> None:
         self.stop(n, line, stamp)

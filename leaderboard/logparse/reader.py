@@ -1,27 +1,47 @@
 """From bytes to the lines worth reading, fast.
 
-A log is read in blocks. One compiled regex finds, in C, the lines that can carry a fact: those
-that start at the left margin, and indented `key: value` lines of a settings dump. Everything
-else (the indented body of embedded source code, blank lines) never reaches Python. The lines
-found are normalized (CR, ANSI colours, timestamp / rank / logger prefixes, `key: value`
-spacing) and embedded source code at the left margin is skipped with a small state machine.
+A log is read in blocks of bytes, and most of it never reaches Python:
+
+- embedded source code that ends at a separator row (the baseline prints its code, then `=` * 100)
+  is found with plain substring searches and skipped whole;
+- one compiled regex finds, in C, the lines that can carry a fact: those at the left margin, and
+  indented `key: value` lines of a settings dump (the indented body of source code never matches);
+- a series of 7 or more consecutive lines that start with the same word (progress lines: `tttg: c1/213`,
+  `ttt_chunk [12/1893]`) or the same 24 characters (a library's warnings and tracebacks under one
+  prefix) is read by its first and last line only, both marked as a series so that their times are
+  taken as a cumulative clock;
+- a series of training step lines is read by its first and last line, every validation line, and
+  enough lines between to draw the curve (at most CURVE_SAMPLES of them).
+
+The lines that remain are normalized (timestamp / rank / logger prefixes) and source code at the left
+margin outside those regions is skipped with a small state machine.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from bisect import bisect_left
 from datetime import datetime, timezone
-from typing import IO, Iterator
+from typing import IO, Iterator, NamedTuple
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 8_192  # real log lines are far shorter; this bounds the work per line
+SERIES_MIN_LINES = 7
+CURVE_SAMPLES = 100  # training lines kept from one series of step lines (validation lines are all kept)
 
-_LINES = r"^(?:[^\s]|  ?[A-Za-z_][\w.]*[ \t]*:[ \t]*[\w./+\-]+[ \t]*$"
-CANDIDATE = re.compile(_LINES + r")[^\n]*", re.M)
-# the same, with indented lines that say the evaluation is partial (used when a block has those words)
-CANDIDATE_WITH_SUBSETS = re.compile(_LINES + r"|[ \t]+[^\n]*\b(?:limited|subset|partial)\b)[^\n]*", re.M)
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
+# in bytes, one byte a character however exotic the rest of the log: the scan runs in C
+CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
+    rb"^(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+\n){%d,})"
+    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[])[^\n]*+\n(?:\3[^\n]*+\n){%d,}"
+    rb"|(\S[^\n]{23})[^\n]*+\n(?:\4[^\n]*+\n){%d,}))"
+    rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
+    % (SERIES_MIN_LINES, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
+SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
+RESULTS_AT_MARGIN = (b"\nstep:", b"\nfinal_", b"\nstopping_early", b"\nTotal submission", b"\nSerialized model")
+SUBSET_WORDS = (b"limited", b"subset", b"partial")  # an indented line with one of these is read too
+SUBSET_LINE = re.compile(rb"[ \t]+\S.*\b(?:limited|subset|partial)\b")
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
+CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
+CONTROL_BYTES = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(0x0e, 0x1b)) + bytes(range(0x1c, 0x20))
 # prefixes a logger or a launcher puts before the text: epoch seconds, ISO / bracketed dates and
 # clocks, [rank0]:, INFO:, `train.py:123]`
 PREFIX = re.compile(
@@ -29,8 +49,10 @@ PREFIX = re.compile(
     r"INFO|DEBUG|WARNING|WARN|ERROR)\]:?|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|"
     r"\d{1,2}:\d\d:\d\d(?:[.,]\d+)?|(?:INFO|DEBUG|WARNING|WARN|ERROR)(?::|\s+-|\s+(?=\S))|rank\s*\d+:|"
     r"[\w\-]+\.py:\d+\])\s*)+")
+PREFIX_FIRST = frozenset("0123456789[")
+PREFIX_WORDS = ("INFO", "DEBUG", "WARN", "ERROR", "rank")
+HEADER_FIRST = frozenset("pPmMhH-g#")
 STAMP = re.compile(r"(\d{10}(?:\.\d+)?)|(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:[.,]\d+)?)")
-SPACED_VALUE = re.compile(r"\b([A-Za-z_][\w.\-]*)(?::| =) +(?=[-+]?\.?\d)")
 SEPARATOR = re.compile(r"^[=\-#*~_]{10,}\s*$")
 CODE_START = re.compile(r"^(?:import \w|from [\w.]+ import |def \w|class \w|@\w|if __name__|#!/)")
 # a left-margin line inside source code: a statement, a closing bracket, an assignment or a call
@@ -38,7 +60,7 @@ CODE_LINE = re.compile(
     r"^(?:import |from \S+ import |def |class |@\w|if |elif |else\b|for |while |try:|except\b|finally:|with |"
     r"return\b|raise\b|assert |global |del |pass\b|async |await |lambda\b|[)\]}\"']|#|"
     r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:\s*,\s*[A-Za-z_][\w.]*)*\s*(?:[+\-*/|&%]?=)(?!=)|[A-Za-z_][\w.]*\()")
-CODE_SIGNS = re.compile(r"""\bf["']|\bprint\(|\blog0?\(|\{[^}]*:[^}]*\}|\bself\.|\breturn\b|\blambda\b|\.format\(""")
+CODE_SIGNS = re.compile(r"""\bf["']|\bprint\(|\blog0?\(|\{[^}:]*:[^}]*\}|\bself\.|\breturn\b|\blambda\b|\.format\(""")
 LOG_TOKEN = re.compile(r"(?:^|\s)[A-Za-z_][\w.\-]*[:=]\s?[-+]?\.?\d")
 RUN_HEADER = re.compile(
     r"^(?:(?:model_)?params[:=]\s*\d|hyperparameters:?\s*$|-+ ?hyperparameters ?-+|golf_trainer |"
@@ -46,12 +68,11 @@ RUN_HEADER = re.compile(
 BANNER = re.compile(r"^[=#*\-]{2,}\s.*\s[=#*\-]{2,}$")
 
 
-@dataclass(slots=True)
-class Line:
+class Line(NamedTuple):
     number: int
     text: str
     stamp: float | None
-    kind: str  # "text" | "code_start" | "header" | "banner"
+    kind: str  # "text" | "series" | "code_start" | "header" | "banner"
 
 
 class LineReader:
@@ -75,39 +96,41 @@ class LineReader:
             end = data.rfind(b"\n") + 1
             if not chunk:
                 end = len(data)
-            elif end == 0:  # one line longer than a block: keep its head, drop the rest of it
-                rest = self._skip_overlong(data)
+            elif end == 0:  # one line longer than a block: drop it, counted as cut
+                rest = self._skip_overlong()
+                number += 1
                 continue
             block, rest = data[:end], data[end:]
-            text = block.decode("utf-8", errors="replace")
-            if "\r" in text:
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-            if "\x1b" in text:
-                text = ANSI.sub("", text)
-            scan_control = CONTROL.search(text) is not None
+            if b"\r" in block:
+                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if b"\x1b" in block:
+                block = ANSI.sub(b"", block)
+            controls = [m.start() for m in CONTROL.finditer(block)] \
+                if len(block.translate(None, CONTROL_BYTES)) != len(block) else []
             position = 0
-            candidates = CANDIDATE_WITH_SUBSETS if ("limited" in text or "subset" in text or "partial" in text) \
-                else CANDIDATE
-            for m in candidates.finditer(text):
-                number += text.count("\n", position, m.start())
-                position = m.start()
-                raw = m.group()
+            for start, raw, kind in _candidates(block):
+                number += block.count(b"\n", position, start)
+                position = start
+                if kind == "source":  # a whole region of embedded source code, skipped in C
+                    self.in_code = False
+                    yield Line(number + 1, raw.decode("utf-8", "replace"), None, "code_start")
+                    continue
                 if len(raw) > MAX_LINE_CHARS:
                     raw = raw[:MAX_LINE_CHARS]
                     self.cut += 1
-                if scan_control and len(CONTROL.findall(raw)) > 8:
+                if controls and bisect_left(controls, start + len(raw)) - bisect_left(controls, start) > 8:
                     self.garbage += 1
                     continue
-                line = self._classify(number + 1, raw)
+                line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
                 if line is not None:
                     yield line
-            number += text.count("\n", position)
-            if not text.endswith("\n") and text:
+            number += block.count(b"\n", position)
+            if block and not block.endswith(b"\n"):
                 number += 1
         self.lines = number
 
-    def _skip_overlong(self, data: bytes) -> bytes:
-        """Yield nothing for a line longer than a block: read on to its end."""
+    def _skip_overlong(self) -> bytes:
+        """A line longer than a block is not read: read on to its end."""
         self.cut += 1
         while True:
             chunk = self.stream.read(BLOCK_BYTES)
@@ -117,36 +140,128 @@ class LineReader:
             if newline >= 0:
                 return chunk[newline + 1:]
 
-    def _classify(self, number: int, raw: str) -> Line | None:
+    def _classify(self, number: int, raw: str, kind: str) -> Line | None:
         indented = raw[0] in " \t"
         text = raw.strip()
+        if not text:  # str.strip() also removes \x1c-\x1f, which the byte scan let through
+            return None
         stamp = None
-        if text[0] in "0123456789[IDWErt" or text[:5].isalpha():
+        if text[0] in PREFIX_FIRST or text.startswith(PREFIX_WORDS) or ".py:" in text[:64]:
             m = PREFIX.match(text)
             if m and m.end() < len(text):
                 stamp = _stamp(m.group())
                 text = text[m.end():]
-        if ": " in text or " = " in text:
-            text = SPACED_VALUE.sub(r"\1:" if ": " in text else r"\1=", text)
         if self.in_code:
-            if SEPARATOR.match(text) or RUN_HEADER.match(text):
+            if indented:
+                return None
+            if text[0] in "=-#*~_hH" and (SEPARATOR.match(text) or RUN_HEADER.match(text)):
                 self.in_code = False
-            elif indented or CODE_LINE.match(text) or CODE_SIGNS.search(text) or not LOG_TOKEN.search(text):
+            elif CODE_LINE.match(text) or not LOG_TOKEN.search(text) or CODE_SIGNS.search(text):
                 return None
             else:
                 self.in_code = False
-        if not indented and text[:1] in "ifdc@#" and CODE_START.match(text):
+        first = text[0]
+        if not indented and first in "ifdc@#" and CODE_START.match(text):
             self.in_code = True
             return Line(number, text, stamp, "code_start")
-        if text[:1] == "#" and not RUN_HEADER.match(text):
+        if first == "#" and not RUN_HEADER.match(text):
             return None
-        if ("(" in text or "{" in text or "'" in text or '"' in text) and CODE_SIGNS.search(text):
+        if ('f"' in text or "f'" in text or "print(" in text or "log(" in text or "log0(" in text or "self." in text
+                or "return" in text or "lambda" in text or ".format(" in text or "{" in text) and CODE_SIGNS.search(text):
             return None  # a fragment of source code, e.g. an f-string template that looks like a result
-        if RUN_HEADER.match(text):
+        if first in HEADER_FIRST and RUN_HEADER.match(text):
             return Line(number, text, stamp, "header")
-        if BANNER.match(text):
+        if first in "=#*-" and BANNER.match(text):
             return Line(number, text, stamp, "banner")
-        return Line(number, text, stamp, "text")
+        return Line(number, text, stamp, kind)
+
+
+def _subset_lines(text: bytes) -> list[tuple[int, bytes]]:
+    """Indented lines that say an evaluation is partial, by position (a plain substring search: a regex
+    over every indented line would cost more than all the rest)."""
+    extra: set[tuple[int, bytes]] = set()
+    for word in SUBSET_WORDS:
+        at = text.find(word)
+        while at != -1:
+            start = text.rfind(b"\n", 0, at) + 1
+            end = text.find(b"\n", at)
+            end = end if end != -1 else len(text)
+            line = text[start:end]
+            if line[:1] in (b" ", b"\t") and SUBSET_LINE.match(line):
+                extra.add((start, line))
+            at = text.find(word, end)
+    return sorted(extra)
+
+
+def _code_regions(block: bytes) -> list[tuple[int, int]]:
+    """Embedded source code that ends at a separator row: (start, end) spans to skip, when nothing in
+    them looks like a result. Plain substring searches: they run at memory speed."""
+    regions = []
+    position = 0
+    next_import, next_from = block.find(b"\nimport "), block.find(b"\nfrom ")
+    while True:
+        if -1 < next_import < position:
+            next_import = block.find(b"\nimport ", position)
+        if -1 < next_from < position:
+            next_from = block.find(b"\nfrom ", position)
+        starts = [at for at in (next_import, next_from) if at != -1]
+        if not starts:
+            return regions
+        start = min(starts) + 1
+        end = block.find(SOURCE_END, start)
+        if end == -1:
+            return regions
+        if not any(block.find(marker, start, end) != -1 for marker in RESULTS_AT_MARGIN):
+            regions.append((start, end + 1))
+        position = block.find(b"\n", end + 1)
+        if position == -1:
+            return regions
+
+
+def _sampled_steps(start: int, run: bytes) -> list[tuple[int, bytes, str]]:
+    """The first and last step line, every validation line, and evenly spaced training lines."""
+    lines = run.split(b"\n")[:-1]
+    every = -(-len(lines) // CURVE_SAMPLES)
+    out = []
+    offset = start
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if i % every == 0 or i == last or b"val" in line:
+            out.append((offset, line, "text"))
+        offset += len(line) + 1
+    return out
+
+
+def _lines_of(block: bytes, start: int, end: int) -> list[tuple[int, bytes, str]]:
+    out = []
+    for m in CANDIDATE.finditer(block, start, end):
+        group = m.lastgroup
+        if group is None:
+            out.append((m.start(), m.group(), "text"))
+        elif group == "steps":
+            out.extend(_sampled_steps(m.start(), m.group()))
+        else:
+            run_end = m.end() - 1  # the run's last newline
+            last = block.rfind(b"\n", m.start(), run_end) + 1
+            out.append((m.start(), block[m.start():block.find(b"\n", m.start())], "series"))
+            out.append((last, block[last:run_end], "series"))
+    return out
+
+
+def _candidates(block: bytes) -> list[tuple[int, bytes, str]]:
+    """(start, line, kind) of every candidate line in order; kind "source" for a skipped region of code."""
+    regions = _code_regions(block)
+    out: list[tuple[int, bytes, str]] = []
+    position = 0
+    for start, end in regions:
+        out.extend(_lines_of(block, position, start))
+        out.append((start, block[start:block.find(b"\n", start)], "source"))
+        position = end
+    out.extend(_lines_of(block, position, len(block)))
+    extra = [(at, line, "text") for at, line in _subset_lines(block) if not any(s <= at < t for s, t in regions)]
+    if extra:
+        out = sorted(out + extra, key=lambda item: item[0])
+    return out
 
 
 def _stamp(prefix: str) -> float | None:
