@@ -55,16 +55,15 @@ class Fit:
             heading = Text(" ").join(Text.assemble(Text(h, style="bold"), " ", c)
                                      for h, c in zip(headers[:self.key_columns], cells))
             yield self._whole(heading, options)
-            line = Text("  ")
+            line: list[Text] = []
             for header, cell in zip(headers[self.key_columns:], cells[self.key_columns:]):
                 pair = Text.assemble((header, "dim"), " ", cell)
-                if cell_len(line.plain) > 2 and cell_len(line.plain) + 3 + cell_len(pair.plain) > options.max_width:
-                    yield self._whole(line, options)
-                    line = Text("  ")
-                line.append_text(Text(" · ") if cell_len(line.plain) > 2 else Text(""))
-                line.append_text(pair)
-            if cell_len(line.plain) > 2:
-                yield self._whole(line, options)
+                if line and cell_len("  " + " · ".join(t.plain for t in (*line, pair))) > options.max_width:
+                    yield self._whole(Text("  ") + Text(" · ").join(line), options)
+                    line = []
+                line.append(pair)
+            if line:
+                yield self._whole(Text("  ") + Text(" · ").join(line), options)
 
     @staticmethod
     def _whole(text: Text, options: ConsoleOptions) -> Text:

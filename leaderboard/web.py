@@ -299,9 +299,11 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
             if len(body) > MAX_UPLOAD_BYTES:
                 raise HTTPException(413, f"the folder is too large (at most {MAX_UPLOAD_BYTES:,} bytes)")
         try:
-            folder = PublishedFolder.model_validate(json.loads(body))  # Python's JSON: a lone surrogate is named below
+            document = json.loads(body)  # Python's JSON: a lone surrogate is named below
         except ValueError as exc:
             raise HTTPException(422, f"not JSON: {exc}") from None
+        try:
+            folder = PublishedFolder.model_validate(document)
         except ValidationError as exc:
             raise HTTPException(422, exc.errors(include_url=False, include_context=False, include_input=False)) from None
         return await run_in_threadpool(publish, folder)

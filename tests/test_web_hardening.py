@@ -73,6 +73,8 @@ def test_publishing_writes_nothing_until_the_whole_folder_is_valid(publisher):
     body = {"name": "2026-06-01_Published", "track": "record", "files": files}
     newline = dict(body, files={**files, "evil.log\n": "x"})
     assert client.post("/api/runs", json=newline, headers=AUTH).status_code == 422
+    no_track = client.post("/api/runs", json={"name": "x", "files": files}, headers=AUTH)
+    assert no_track.status_code == 422 and no_track.json()["detail"][0]["loc"] == ["track"]
     surrogate = json.dumps(body)[:-2] + ', "z.log": "\\ud800"}}'  # valid JSON, text no file can hold
     response = client.post("/api/runs", content=surrogate, headers={**AUTH, "Content-Type": "application/json"})
     assert response.status_code == 422 and "z.log" in response.text
