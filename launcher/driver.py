@@ -7,6 +7,7 @@ from another terminal, or after this process died, and do only what is left.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -35,6 +36,7 @@ from golfcore.secrets import redact
 BYTES_LIMIT = 16_000_000
 TAIL_LINES = 15
 LOST_AFTER_S = 300  # a job whose backend does not answer this long is lost
+CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # this machine refuses the seed's files
 
 
 class DriverBusy(RuntimeError):
@@ -218,6 +220,8 @@ class Driver:
             self.console.print(f"[yellow]seed {row.seed}:[/yellow] {redact(str(exc))}; trying again",
                                highlight=False)
         except OSError as exc:  # this machine cannot hold its files (a full disk): the seed fails, nothing else
+            if exc.errno not in CANNOT_WRITE:
+                raise
             self.cannot_write(session, row, handle, exc)
             return
         if status.state in ACTIVE:
