@@ -121,8 +121,10 @@ def test_verdicts_and_notable_findings(document):
     assert legendre["full_validation"]["status"] == "fail" and "limited" in legendre["full_validation"]["message"]
     assert legendre["train_time"]["status"] == "pass"  # the non-record track has no time cap (96,562 s here)
     varlen = {c["id"]: c for c in by_name["2026-04-13_VarLenAttn_PhasingTTT2000"]["checks"]}
-    # 500.1 s timed TTT + 55.9 s diagnostic eval after loading the artifact; 153.3 s compile warm-up outside
-    assert varlen["eval_time"]["status"] == "pass" and "153.3" in varlen["eval_time"]["message"]
+    # the timed scoring (TTT, up to 515.3 s) counts; a 55.9 s diagnostic evaluation and a 153.3 s compile
+    # warm-up ran outside the score's timer: reported, not capped (#1855)
+    assert varlen["eval_time"]["status"] == "pass" and "515.3" in varlen["eval_time"]["message"]
+    assert "209.2s more" in varlen["eval_time"]["message"]
     sp4096 = by_name["2026-04-04_SP4096_DepthRecurrence_ParallelResid_MuonEqR"]
     seed42 = next(r for r in sp4096["runs"] if r["seed"] == 42)
     assert any("failed stage" in w for w in seed42["warnings"])

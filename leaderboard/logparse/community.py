@@ -28,6 +28,7 @@ DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
 DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
+TOKENIZER_NAME = re.compile(r"\bfineweb_(\d+)_bpe(\w*?)(?:\.model\b|$|\s)")
 GPU_NAME = re.compile(r"NVIDIA ((?:GeForce )?(?:RTX )?(?:H|A|B|L|GH|GB)?\d+[\w ]*?(?:SXM\d?|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
 GPU_SPEC = re.compile(r"\b(\d+)\s*x\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
 SEED_WORD = re.compile(r"\bseed\s*[:=#]?\s*(\d{1,12})\b", re.I)
@@ -311,6 +312,10 @@ class CommunityReader:
             dataset = DATASET_NAME.search(line)
             if dataset:
                 run.dataset = dataset.group(0)
+            elif run.dataset is None:
+                tokenizer = TOKENIZER_NAME.search(line)  # fineweb_8192_bpe_lossless_caps_caseops_v1.model
+                if tokenizer:
+                    run.dataset = f"fineweb10B_sp{tokenizer.group(1)}{tokenizer.group(2)}"
         if "vocab_size" in kv:
             run.vocab_size = to_int(kv["vocab_size"]) or run.vocab_size
         if "max_wallclock_seconds" in kv:

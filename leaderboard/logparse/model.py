@@ -90,7 +90,7 @@ class Run:
     seed: int | None = None
     bytes_code: int | None = None
     eval_time_s: float | None = None
-    eval_capped_s: float | None = None  # a lower bound of the capped evaluation: artifact load to score
+    diagnostics_s: float | None = None  # diagnostic evaluations after the artifact, outside the score's timer
     warmup_s: float | None = None  # compile warm-ups after the artifact, outside the score's timer
     calibration_s: float | None = None  # work on training data after the loop and before the artifact
     serialization_s: float | None = None  # from the last training-data access to the artifact on disk

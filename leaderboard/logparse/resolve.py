@@ -93,10 +93,10 @@ def _restates_a_stage(timer: Timer, stages: list[Stage]) -> bool:
 
 
 def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
-    """`eval_time_s`: the score's own timer (the script's total when it prints one, else its timed
-    stages from the artifact to the score). `eval_capped_s`: a lower bound of what the rule caps, from
-    loading the artifact to the score: every timed stage and timer in between, diagnostics included,
-    compile warm-ups excluded (accepted outside the timer, #1855) and reported as `warmup_s`."""
+    """`eval_time_s`, what the rule caps: the timed scoring from the artifact to the score (the script's
+    own total when it prints one, else its scoring stages and the timers between them). Reported beside
+    it, not capped: diagnostic evaluations of other weights or of the artifact (`diagnostics_s`) and
+    compile warm-ups (`warmup_s`, accepted outside the timer, #1855)."""
     if run.score is None or not run.score.after_artifact:
         return
     upto = run.score.line
@@ -119,9 +119,7 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
     elif scoring or plain or series_last:
         run.eval_time_s = sum(s.time_s for s in scoring) + plain + sum(series_last.values())
         run.note("eval_time_s", upto)
-    capped = sum(s.time_s for s in window) + plain + sum(series_last.values())
-    if run.eval_time_s is not None or capped:
-        run.eval_capped_s = max(capped, run.eval_time_s or 0.0)
+    run.diagnostics_s = sum(s.time_s for s in window if s.diagnostic) or None
     run.warmup_s = warmup or None
 
 
