@@ -21,13 +21,18 @@ GRAMMAR: dict[str, tuple[str, ...]] = {
     "warmup_step": (),
     "step": ("train_loss", "val_loss", "val_bpb", "train_time", "step_avg", "lr_mul", "tok_s", "eval_time"),
     "stopping_early": ("reason", "train_time", "step"),
+    "recurrence": ("step", "frac", "order"),  # depth recurrence switched on: the block order from then on
     "train_done": ("steps", "train_time", "step_avg", "stop", "tok_s"),
     "peak_memory": ("mib", "kind"),
+    # the EMA of the weights replaces the trained weights before calibration and quantization
+    "ema": ("decay", "updates"),
     # work on training data after the loop and before the artifact (GPTQ Hessians): capped with training
     "calibration": ("source", "batches", "tokens", "calib_time"),
-    "artifact": ("path", "quant", "embed_quant", "codec", "bytes_model", "artifact_time"),
+    "artifact": ("path", "quant", "embed_quant", "codec", "bytes_model", "artifact_time", "method", "lqer"),
     "size": ("bytes_total", "bytes_model", "bytes_code", "limit"),
     "eval": ("stage", "val_loss", "val_bpb", "eval_time", "val_tokens", "val_bytes", "diagnostic"),
+    # score-first test-time training: a segment scored, then (trained_tokens > 0) trained on
+    "ttt": ("stage", "segment", "scored_tokens", "trained_tokens", "lr"),
     "score": ("stage", "val_loss", "val_bpb", "eval_time"),
     "result": ("path",),
 }

@@ -12,16 +12,21 @@ from trainer.shards import load_validation_tokens
 from trainer.tokenizer_bytes import TokenizerError, build_byte_tables, load_tokenizer
 
 
-@pytest.mark.parametrize("num_targets, seq_len, stride", [(640, 64, 0), (640, 64, 16), (640, 64, 48), (100, 100, 7), (1024, 128, 64)])
-def test_windows_score_every_target_once(num_targets, seq_len, stride):
-    starts, scored_from = score_windows(num_targets, seq_len, stride)
+@pytest.mark.parametrize("lo, hi, seq_len, stride", [
+    (0, 640, 64, 0), (0, 640, 64, 16), (0, 640, 64, 48), (0, 100, 100, 7), (0, 1024, 128, 64),
+    (200, 520, 64, 16), (10, 40, 64, 16), (300, 640, 64, 0), (128, 1024, 128, 64),
+])
+def test_windows_score_every_target_of_a_range_once(lo, hi, seq_len, stride):
+    num_targets = 1024
+    starts, scored_from, scored_to = score_windows(lo, hi, seq_len, stride)
     counts = torch.zeros(num_targets, dtype=torch.long)
-    for s, f in zip(starts.tolist(), scored_from.tolist()):
-        assert 0 <= s and s + seq_len <= num_targets  # full windows only
-        counts[s + f : s + seq_len] += 1
+    for s, f, t in zip(starts.tolist(), scored_from.tolist(), scored_to.tolist()):
+        assert 0 <= s and s + seq_len <= max(hi, seq_len)  # full windows, never past the range's last token
+        assert 0 <= f <= t <= seq_len
+        counts[s + f : s + t] += 1
         if stride and s > 0:
             assert f >= seq_len - stride  # each scored token sees >= seq_len - stride of context
-    assert torch.all(counts == 1)
+    assert torch.all(counts[lo:hi] == 1) and counts.sum() == hi - lo
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def independent_bytes(sp: spm.SentencePieceProcessor, tokens: torch.Tensor) -> i
 
 def test_val_bpb_matches_an_independent_count(tiny_setup):
     cfg, model, sp, val = tiny_setup
-    result = evaluate(model, val, build_byte_tables(sp), seq_len=64, batch_tokens=4096)
+    result = evaluate(model, val, build_byte_tables(sp), seq_len=64, batch_seqs=64)
     assert result.tokens == val.numel() - 1
     assert result.bytes == independent_bytes(sp, val)
     with torch.no_grad():  # the model's loss, one sequence at a time
@@ -67,8 +72,8 @@ def test_val_bpb_matches_an_independent_count(tiny_setup):
 def test_sliding_window_scores_the_same_tokens_with_more_context(tiny_setup):
     cfg, model, sp, val = tiny_setup
     tables = build_byte_tables(sp)
-    plain = evaluate(model, val, tables, seq_len=64, batch_tokens=4096)
-    sliding = evaluate(model, val, tables, seq_len=64, batch_tokens=4096, stride=16)
+    plain = evaluate(model, val, tables, seq_len=64, batch_seqs=64)
+    sliding = evaluate(model, val, tables, seq_len=64, batch_seqs=64, stride=16)
     assert (sliding.tokens, sliding.bytes) == (plain.tokens, plain.bytes)
     assert math.isfinite(sliding.val_bpb) and sliding.val_bpb != plain.val_bpb
 

@@ -1,10 +1,14 @@
 """The artifact: a quantized state dict in a small self-describing container,
 byte-shuffled and compressed. No pickle: loading an artifact runs no code.
 
-File = b"GOLF" + version byte + codec byte + compressed payload.
 Payload = 4-byte little-endian header length + JSON header + raw arrays, each
 array's bytes shuffled by element size (all first bytes, then all second bytes...)
 so the compressor sees the slowly varying high bytes together.
+File (version 2) = b"GOLF" + version byte + codec byte + stream count (u32) + each
+stream's compressed size (u64) + the streams. The payload is cut at array boundaries
+into streams of at least STREAM_BYTES that are compressed independently, in parallel
+threads (brotli at quality 11 is slow); the cut depends only on the arrays, so the
+bytes do not depend on the number of threads. Version 1 (one stream) still loads.
 """
 from __future__ import annotations
 
@@ -13,13 +17,15 @@ import lzma
 import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import brotli
 import torch
 
 FILE_MAGIC = b"GOLF"
-FILE_VERSION = 1
+FILE_VERSION = 2
+STREAM_BYTES = 1 << 20
 CODECS = {"brotli": 1, "zlib": 2, "lzma": 3}
 DTYPES = {
     "int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
@@ -40,16 +46,17 @@ def byte_unshuffle(raw: torch.Tensor, itemsize: int) -> torch.Tensor:
     return raw.view(itemsize, -1).t().contiguous().view(-1) if itemsize > 1 else raw
 
 
-def pack(quantized: dict[str, dict]) -> bytes:
+def pack_pieces(quantized: dict[str, dict]) -> list[bytes]:
+    """The payload as pieces: the length-prefixed JSON header, then each array's shuffled bytes."""
     entries, blobs, offset = [], [], 0
     for name, entry in quantized.items():
         record = {"name": name, "arrays": {}}
         if "bits" in entry:
             record["bits"] = entry["bits"]
-        for key in ("q", "scale", "value"):
-            if key not in entry:
+        for key, t in entry.items():
+            if not isinstance(t, torch.Tensor):
                 continue
-            t = entry[key].contiguous()
+            t = t.contiguous()
             raw = t.reshape(-1).view(torch.uint8)
             blob = byte_shuffle(raw, t.element_size()).numpy().tobytes()
             record["arrays"][key] = {
@@ -59,7 +66,11 @@ def pack(quantized: dict[str, dict]) -> bytes:
             offset += len(blob)
         entries.append(record)
     header = json.dumps({"format": "golf-quantized-state", "tensors": entries}, separators=(",", ":")).encode()
-    return struct.pack("<I", len(header)) + header + b"".join(blobs)
+    return [struct.pack("<I", len(header)) + header, *blobs]
+
+
+def pack(quantized: dict[str, dict]) -> bytes:
+    return b"".join(pack_pieces(quantized))
 
 
 def unpack(payload: bytes) -> dict[str, dict]:
@@ -87,35 +98,81 @@ def unpack(payload: bytes) -> dict[str, dict]:
         raise ArtifactError(f"artifact payload is malformed: {exc}") from None
 
 
-def compress(payload: bytes, codec: str) -> bytes:
+def _compress_one(data: bytes, codec: str) -> bytes:
     if codec == "brotli":
-        body = brotli.compress(payload, quality=11, lgwin=24)
-    elif codec == "zlib":
-        body = zlib.compress(payload, 9)
-    elif codec == "lzma":
-        body = lzma.compress(payload, preset=9 | lzma.PRESET_EXTREME)
-    else:
+        return brotli.compress(data, quality=11, lgwin=24)
+    if codec == "zlib":
+        return zlib.compress(data, 9)
+    if codec == "lzma":
+        return lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def _decompress_one(data: bytes, codec: str | None) -> bytes:
+    if codec == "brotli":
+        return brotli.decompress(data)
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec == "lzma":
+        return lzma.decompress(data)
+    raise ArtifactError(f"unknown artifact codec {codec!r}")
+
+
+def streams(pieces: list[bytes]) -> list[bytes]:
+    """Consecutive pieces joined until each stream holds at least STREAM_BYTES (the last may hold less)."""
+    out, current = [], []
+    for piece in pieces:
+        current.append(piece)
+        if sum(map(len, current)) >= STREAM_BYTES:
+            out.append(b"".join(current))
+            current = []
+    if current or not out:
+        out.append(b"".join(current))
+    return out
+
+
+def _parallel(fn, items: list, threads: int | None) -> list:
+    workers = max(1, min(len(items), threads or os.cpu_count() or 1))
+    if workers == 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:  # the codecs release the GIL while they work
+        return list(pool.map(fn, items))
+
+
+def compress(pieces: list[bytes] | bytes, codec: str, threads: int | None = None) -> bytes:
+    if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}")
-    return FILE_MAGIC + bytes((FILE_VERSION, CODECS[codec])) + body
+    parts = streams([pieces] if isinstance(pieces, bytes) else pieces)
+    bodies = _parallel(lambda part: _compress_one(part, codec), parts, threads)
+    sizes = struct.pack(f"<I{len(bodies)}Q", len(bodies), *map(len, bodies))
+    return FILE_MAGIC + bytes((FILE_VERSION, CODECS[codec])) + sizes + b"".join(bodies)
 
 
-def decompress(blob: bytes) -> bytes:
+def decompress(blob: bytes, threads: int | None = None) -> bytes:
     if len(blob) < 6 or blob[:4] != FILE_MAGIC:
         raise ArtifactError("not a golf artifact (bad magic)")
-    if blob[4] != FILE_VERSION:
+    if blob[4] not in (1, FILE_VERSION):
         raise ArtifactError(f"unsupported artifact version {blob[4]}")
     codec = {v: k for k, v in CODECS.items()}.get(blob[5])
-    body = blob[6:]
+    if codec is None:
+        raise ArtifactError(f"unknown artifact codec id {blob[5]}")
     try:
-        if codec == "brotli":
-            return brotli.decompress(body)
-        if codec == "zlib":
-            return zlib.decompress(body)
-        if codec == "lzma":
-            return lzma.decompress(body)
+        if blob[4] == 1:
+            bodies = [blob[6:]]
+        else:
+            (count,) = struct.unpack_from("<I", blob, 6)
+            sizes = struct.unpack_from(f"<{count}Q", blob, 10)
+            offsets = [10 + 8 * count]
+            for size in sizes:
+                offsets.append(offsets[-1] + size)
+            if offsets[-1] != len(blob):
+                raise ArtifactError(f"artifact streams hold {offsets[-1]} bytes but the file has {len(blob)}")
+            bodies = [blob[a:b] for a, b in zip(offsets, offsets[1:])]
+        return b"".join(_parallel(lambda body: _decompress_one(body, codec), bodies, threads))
+    except struct.error:
+        raise ArtifactError("artifact stream table is truncated") from None
     except (brotli.error, zlib.error, lzma.LZMAError) as exc:
         raise ArtifactError(f"artifact body does not decompress ({codec}): {exc}") from None
-    raise ArtifactError(f"unknown artifact codec id {blob[5]}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -133,7 +190,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def save_artifact(path: Path, quantized: dict[str, dict], codec: str) -> int:
-    blob = compress(pack(quantized), codec)
+    blob = compress(pack_pieces(quantized), codec)
     write_atomic(path, blob)
     return len(blob)
 

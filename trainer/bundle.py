@@ -1,7 +1,8 @@
 """Write the trainer as one self-contained train_gpt.py: the file a submission ships.
 
-The training modules are concatenated in dependency order with their relative
-imports removed, so the script needs only torch, numpy, sentencepiece and brotli.
+The shared golfcore modules it uses (the log grammar, the limits) and the training modules
+are concatenated in dependency order with their imports of each other removed, so the script
+needs only torch, numpy, sentencepiece and brotli.
 Packings: `plain` (readable source), `minify` (docstrings and comments dropped,
 one-space indents), `lzma` (the minified source in an lzma+base85 self-extractor).
 
@@ -18,10 +19,12 @@ import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+GOLFCORE_DIR = PACKAGE_DIR.parent / "golfcore"
+GOLFCORE_MODULES = ("vocabulary", "loggrammar")  # inlined first; they import nothing of ours
 # Dependency order: each module only imports from modules listed before it.
 MODULES = (
-    "config", "shards", "tokenizer_bytes", "model", "muon", "evaluate",
-    "quantize", "artifact", "runtime", "codesize", "train",
+    "presets", "config", "shards", "tokenizer_bytes", "model", "rowquant", "gptq", "lqer", "quantize",
+    "muon", "optimizers", "ema", "evaluate", "ttt", "artifact", "runtime", "codesize", "train",
 )
 PACKINGS = ("plain", "minify", "lzma")
 HEADER = '''"""train_gpt.py: the golf reference trainer in one file (bundled from the `trainer` package).
@@ -50,21 +53,26 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _module_body(name: str, defined: dict[str, str]) -> str:
-    """The module's source minus its future and relative imports, after checking that
-    every relatively imported name exists and no top-level name is defined twice."""
-    source = (PACKAGE_DIR / f"{name}.py").read_text(encoding="utf-8")
+def _module_body(path: Path, defined: dict[str, str]) -> str:
+    """The module's source minus its future, relative and golfcore imports, after checking that
+    every imported name of ours exists and no top-level name is defined twice."""
+    name = path.stem
+    source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
     drop: list[tuple[int, int]] = []
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "__future__"):
-            if node.level > 0:
-                for alias in node.names:
-                    if alias.asname or alias.name not in defined:
-                        raise BundleError(f"{name}.py: `from .{node.module} import {alias.name}` cannot be bundled")
+        ours = isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").split(".")[0] == "golfcore")
+        if ours:
+            for alias in node.names:
+                if alias.asname or alias.name not in defined:
+                    raise BundleError(f"{name}.py: `from {'.' * node.level}{node.module} import {alias.name}` "
+                                      "cannot be bundled")
+        if ours or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
             drop.append((node.lineno, node.end_lineno or node.lineno))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "trainer":
             raise BundleError(f"{name}.py imports the trainer package absolutely; use a relative import")
+        elif isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("trainer", "golfcore") for a in node.names):
+            raise BundleError(f"{name}.py: `import` of our packages cannot be bundled; use `from ... import`")
     for top in _top_level_names(tree):
         if top in defined:
             raise BundleError(f"{name}.py defines {top}, already defined in {defined[top]}.py")
@@ -77,7 +85,8 @@ def _module_body(name: str, defined: dict[str, str]) -> str:
 
 def plain_source() -> str:
     defined: dict[str, str] = {}
-    return HEADER + "\n\n" + "\n\n".join(_module_body(m, defined) for m in MODULES) + FOOTER
+    paths = [GOLFCORE_DIR / f"{m}.py" for m in GOLFCORE_MODULES] + [PACKAGE_DIR / f"{m}.py" for m in MODULES]
+    return HEADER + "\n\n" + "\n\n".join(_module_body(p, defined) for p in paths) + FOOTER
 
 
 class _DropDocstrings(ast.NodeTransformer):

@@ -33,7 +33,9 @@ BOS_ID = 1
 VAL_EVERY = 10  # every 10th embedded document goes to the validation split
 MIN_DOCSTRING_CHARS = 200
 SKIPPED_STDLIB_DIRS = {"site-packages", "dist-packages", "test", "tests", "idlelib", "lib2to3", "turtledemo"}
-FINEWEB_REPO_ID = os.environ.get("MATCHED_FINEWEB_REPO_ID", "willdepueoai/parameter-golf")
+# Hugging Face dataset repositories per variant; sp8192 is only in the second (the records' README
+# commands: MATCHED_FINEWEB_REPO_ID=kevclark/parameter-golf ... --variant sp8192).
+FINEWEB_REPOS = {"sp1024": "willdepueoai/parameter-golf", "sp8192": "kevclark/parameter-golf"}
 FINEWEB_REMOTE_ROOT = "datasets"
 
 Progress = Callable[[str], None]
@@ -75,20 +77,25 @@ def split_documents(docs: list[str]) -> tuple[list[str], list[str]]:
 
 def train_tokenizer(train_docs: list[str], vocab_size: int, dest: Path) -> None:
     """A byte-fallback BPE SentencePiece model trained on the training documents only."""
+    if not 260 <= vocab_size <= 65536:  # 256 byte pieces + 4 specials; shards hold uint16
+        raise DataError(f"--vocab-size {vocab_size}: the embedded tokenizer needs 260 to 65536 pieces")
     lines = (line for doc in train_docs for line in doc.splitlines() if line.strip())
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=lines,
-        model_writer=model,
-        model_type="bpe",
-        vocab_size=vocab_size,
-        byte_fallback=True,
-        split_digits=True,
-        character_coverage=0.9995,
-        pad_id=0, bos_id=BOS_ID, eos_id=2, unk_id=3,
-        num_threads=os.cpu_count() or 1,
-        minloglevel=2,
-    )
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=lines,
+            model_writer=model,
+            model_type="bpe",
+            vocab_size=vocab_size,
+            byte_fallback=True,
+            split_digits=True,
+            character_coverage=0.9995,
+            pad_id=0, bos_id=BOS_ID, eos_id=2, unk_id=3,
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+        )
+    except RuntimeError as exc:  # e.g. more pieces than the text can supply
+        raise DataError(f"--vocab-size {vocab_size}: the embedded text cannot make this tokenizer ({exc})") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.write_bytes(model.getvalue())
@@ -200,11 +207,17 @@ def fineweb_plan(manifest: dict, variant: str, train_shards: int) -> list[str]:
     return remote
 
 
+def fineweb_repo(variant: str) -> str:
+    """MATCHED_FINEWEB_REPO_ID when set (a mirror), else the repository that publishes `variant`."""
+    return os.environ.get("MATCHED_FINEWEB_REPO_ID") or FINEWEB_REPOS.get(variant, FINEWEB_REPOS["sp1024"])
+
+
 def fetch_fineweb(data_dir: Path, variant: str = "sp1024", train_shards: int = 80,
-                  repo_id: str = FINEWEB_REPO_ID, retries: int = 4, progress: Progress = print) -> Path:
+                  repo_id: str | None = None, retries: int = 4, progress: Progress = print) -> Path:
     """Fetch what is missing or corrupt; files already present and valid are kept."""
     if train_shards < 1:
         raise DataError("--train-shards must be at least 1")
+    repo_id = repo_id or fineweb_repo(variant)
     manifest_remote = f"{FINEWEB_REMOTE_ROOT}/manifest.json"
     manifest_path = _local_path(data_dir, manifest_remote)
     _hub_download(repo_id, manifest_remote, manifest_path, retries)

@@ -1,9 +1,12 @@
 """val_loss and val_bpb over the whole validation split, as the challenge defines them.
 
-Both modes score every target token exactly once. The plain mode cuts the split
-into consecutive sequences; the sliding mode moves a full-length window forward
-by `stride` tokens and scores only the tokens no earlier window scored, so every
-token after the first window sees at least seq_len - stride tokens of context.
+Targets are numbered 0..N-1: target t is token t+1, predicted from tokens 0..t. A range of
+targets [lo, hi) is scored by windows of seq_len tokens that each score the targets since the
+previous window's end: consecutive windows with stride = seq_len (or 0) is the plain mode; a
+smaller stride is the sliding mode, where every scored target after the first window sees at
+least seq_len - stride tokens of context. Either way each target in the range is scored exactly
+once, and never with a token after it (attention is causal), which is what lets test-time
+training (ttt.py) score one range, train on it, then score the next.
 """
 from __future__ import annotations
 
@@ -27,66 +30,78 @@ class EvalResult:
     seconds: float
 
 
-def score_windows(num_targets: int, seq_len: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(window starts, first scored position in each window) covering targets [0, num_targets) once."""
-    if stride <= 0 or stride >= seq_len:
-        starts = torch.arange(0, num_targets, seq_len)
-        return starts, torch.zeros_like(starts)
-    ends = [seq_len]
-    while ends[-1] < num_targets:
-        ends.append(min(ends[-1] + stride, num_targets))
+def score_windows(lo: int, hi: int, seq_len: int, stride: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(window start, first scored position, end position) per window; together they score the
+    targets [lo, hi) once. Needs hi - seq_len >= 0: every window is a full seq_len tokens."""
+    step = stride if 0 < stride < seq_len else seq_len
+    ends = list(range(min(hi, max(lo + step, seq_len)), hi, step))
+    if not ends or ends[-1] != hi:
+        ends.append(hi)
     ends_t = torch.tensor(ends)
-    starts = ends_t - seq_len
-    scored_from = torch.cat((torch.zeros(1, dtype=torch.long), ends_t[:-1])) - starts
-    return starts, scored_from
+    starts = (ends_t - seq_len).clamp_min(0)
+    scored_from = torch.cat((torch.tensor([lo]), ends_t[:-1])) - starts
+    return starts, scored_from, ends_t - starts
 
 
-@torch.no_grad()
-def evaluate(
-    model,
-    val_tokens: torch.Tensor,
-    tables: ByteTables,
-    seq_len: int,
-    batch_tokens: int,
-    stride: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    autocast=contextlib.nullcontext,
-) -> EvalResult:
-    """Score the full split; ranks share the windows and sum their totals."""
+@dataclass
+class Totals:
+    """Summed nats, scored targets and their UTF-8 bytes; ranks add theirs with all_reduce."""
+
+    values: torch.Tensor  # float64 [nats, tokens, bytes]
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> "Totals":
+        return cls(torch.zeros(3, dtype=torch.float64, device=device))
+
+    def result(self, seconds: float, world_size: int = 1) -> EvalResult:
+        totals = self.values.clone()
+        if world_size > 1:
+            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+        nats, tokens, nbytes = (float(v) for v in totals.tolist())
+        return EvalResult(val_loss=nats / tokens, val_bpb=nats / math.log(2.0) / nbytes, tokens=int(tokens),
+                          bytes=int(nbytes), seconds=seconds)
+
+
+@torch.inference_mode()
+def score_range(model, val_tokens: torch.Tensor, tables: ByteTables, lo: int, hi: int, seq_len: int,
+                batch_seqs: int, stride: int = 0, rank: int = 0, world_size: int = 1,
+                autocast=contextlib.nullcontext, fixed_shapes: bool = False) -> Totals:
+    """This rank's share of the windows scoring targets [lo, hi). `fixed_shapes` pads the last
+    batch to batch_seqs windows so a compiled model sees one shape."""
     device = tables.base_bytes.device
-    t0 = time.perf_counter()
-    num_targets = val_tokens.numel() - 1
-    starts, scored_from = score_windows(num_targets, seq_len, stride)
-    lo, hi = len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size
-    starts, scored_from = starts[lo:hi], scored_from[lo:hi]
-    per_batch = max(1, batch_tokens // (world_size * seq_len))
+    starts, scored_from, scored_to = score_windows(lo, hi, seq_len, stride)
+    share = slice(len(starts) * rank // world_size, len(starts) * (rank + 1) // world_size)
+    starts, scored_from, scored_to = starts[share], scored_from[share], scored_to[share]
     positions = torch.arange(seq_len)
-    totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, bytes
-    for b in range(0, len(starts), per_batch):
-        batch_starts, batch_from = starts[b : b + per_batch], scored_from[b : b + per_batch]
-        pad = per_batch - len(batch_starts)  # fixed shapes keep compiled graphs reusable
+    totals = Totals.zeros(device)
+    for b in range(0, len(starts), batch_seqs):
+        batch_starts, batch_from, batch_to = starts[b : b + batch_seqs], scored_from[b : b + batch_seqs], scored_to[b : b + batch_seqs]
+        pad = batch_seqs - len(batch_starts) if fixed_shapes else 0
         if pad:
             batch_starts = torch.cat((batch_starts, batch_starts[-1:].expand(pad)))
             batch_from = torch.cat((batch_from, torch.full((pad,), seq_len)))
+            batch_to = torch.cat((batch_to, torch.full((pad,), seq_len)))
         index = batch_starts[:, None] + positions[None, :]
         x = val_tokens[index].to(device, torch.long, non_blocking=True)
         y = val_tokens[index + 1].to(device, torch.long, non_blocking=True)
-        mask = (positions[None, :] >= batch_from[:, None]).to(device)
+        mask = ((positions[None, :] >= batch_from[:, None]) & (positions[None, :] < batch_to[:, None])).to(device)
         with autocast():
             nll = model(x, y, reduction="none")
-        totals[0] += (nll.double() * mask).sum()
-        totals[1] += mask.sum()
-        totals[2] += (tables.count(x, y) * mask).sum()
-    if world_size > 1:
-        dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+        totals.values[0] += (nll.double() * mask).sum()
+        totals.values[1] += mask.sum()
+        totals.values[2] += (tables.count(x, y) * mask).sum()
+    return totals
+
+
+def evaluate(model, val_tokens: torch.Tensor, tables: ByteTables, seq_len: int, batch_seqs: int, stride: int = 0,
+             rank: int = 0, world_size: int = 1, autocast=contextlib.nullcontext, fixed_shapes: bool = False) -> EvalResult:
+    """Score the full split; ranks share the windows and sum their totals."""
+    device = tables.base_bytes.device
+    t0 = time.perf_counter()
+    totals = score_range(model, val_tokens, tables, 0, val_tokens.numel() - 1, seq_len, batch_seqs, stride,
+                         rank, world_size, autocast, fixed_shapes)
+    result = totals.result(0.0, world_size)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    nats, tokens, nbytes = (float(v) for v in totals.tolist())
-    return EvalResult(
-        val_loss=nats / tokens,
-        val_bpb=nats / math.log(2.0) / nbytes,
-        tokens=int(tokens),
-        bytes=int(nbytes),
-        seconds=time.perf_counter() - t0,
-    )
+    result.seconds = time.perf_counter() - t0
+    return result

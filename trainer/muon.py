@@ -1,7 +1,8 @@
 """Muon: momentum SGD whose 2-D updates are orthogonalized by a Newton-Schulz iteration.
 
-Ranks split the matrices round-robin; each orthogonalizes its share and one
-all-reduce of a flat buffer gives every rank every update.
+Options from the records: MuonEq-R (each row of the update normalized first), the Polar Express
+per-iteration coefficients, and decoupled weight decay. Ranks split the matrices round-robin;
+each orthogonalizes its share and one all-reduce of a flat buffer gives every rank every update.
 """
 from __future__ import annotations
 
@@ -9,25 +10,38 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+QUINTIC = ((3.4445, -4.7750, 2.0315),)  # the baseline's one tuple, used at every step
+# Polar Express (PR #1344): minimax-optimal tuples, one per iteration; later steps reuse the last.
+POLAR_EXPRESS = (
+    (8.156554524902461, -22.48329292557795, 15.878769915207462),
+    (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+    (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+    (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+    (2.3465413258596377, -1.7097828382687081, 0.42323551169305323),
+)
 
-def newton_schulz5(g: Tensor, steps: int, eps: float = 1e-7) -> Tensor:
-    """Approximately orthogonalize g with the quintic iteration tuned for speed over exactness."""
-    a, b, c = 3.4445, -4.7750, 2.0315
+
+def newton_schulz(g: Tensor, steps: int, coefficients: tuple = QUINTIC, eps: float = 1e-7) -> Tensor:
+    """Approximately orthogonalize g: X <- aX + (bA + cA^2)X with A = XX^T, tuple i at step i."""
     x = g.bfloat16() if g.is_cuda else g.float()
     x = x / (x.norm() + eps)
     transposed = x.size(0) > x.size(1)
     if transposed:
         x = x.T
-    for _ in range(steps):
+    for i in range(steps):
+        a, b, c = coefficients[min(i, len(coefficients) - 1)]
         m = x @ x.T
         x = a * x + (b * m + c * m @ m) @ x
     return x.T if transposed else x
 
 
 class Muon(torch.optim.Optimizer):
-    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True):
-        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov))
-        self.orthogonalize = newton_schulz5  # replaced by a compiled version on CUDA
+    def __init__(self, params, lr: float, momentum: float, backend_steps: int, nesterov: bool = True,
+                 weight_decay: float = 0.0, row_normalize: bool = False, polar_express: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, backend_steps=backend_steps, nesterov=nesterov,
+                                      weight_decay=weight_decay, row_normalize=row_normalize))
+        self.coefficients = POLAR_EXPRESS if polar_express else QUINTIC
+        self.orthogonalize = newton_schulz  # replaced by a compiled version on CUDA
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -51,7 +65,9 @@ class Muon(torch.optim.Optimizer):
                     buf.mul_(group["momentum"]).add_(g)
                     if group["nesterov"]:
                         g = g.add(buf, alpha=group["momentum"])
-                    g = self.orthogonalize(g, steps=group["backend_steps"])
+                    if group["row_normalize"]:
+                        g = g / g.float().norm(dim=-1, keepdim=True).clamp_min(1e-7).to(g.dtype)
+                    g = self.orthogonalize(g, group["backend_steps"], self.coefficients)
                     g = g * max(1.0, g.size(0) / g.size(1)) ** 0.5
                     flat[offset : offset + p.numel()] = g.reshape(-1)
                 offset += p.numel()
@@ -59,5 +75,7 @@ class Muon(torch.optim.Optimizer):
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)
             offset = 0
             for p in params:
+                if group["weight_decay"] > 0:
+                    p.mul_(1.0 - group["lr"] * group["weight_decay"])
                 p.add_(flat[offset : offset + p.numel()].view_as(p).to(p.dtype), alpha=-group["lr"])
                 offset += p.numel()

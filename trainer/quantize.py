@@ -1,57 +1,82 @@
-"""Per-row symmetric integer quantization of a model's matrices.
+"""How a model's state dict becomes the artifact's integers, and back.
 
-Each row gets one fp16 scale s (rounded up, so no value clips) and integers q in
-[-qmax, qmax], qmax = 2**(bits-1) - 1; |w - q*s| <= s/2. Small tensors and the
-control gains stay in floating point.
+Matrices are quantized per row (rowquant.py): by GPTQ (gptq.py) where calibration gave a
+Hessian, else by rounding to nearest, with bits and an SDClip clip per tensor kind; LQER
+(lqer.py) may add low-rank corrections of the largest errors. Small tensors and the control
+gains stay in floating point.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .model import CONTROL_TENSOR_PATTERNS
+from .gptq import gptq_quantize
+from .lqer import add_low_rank_corrections, low_rank_correction
+from .model import is_control
+from .rowquant import dequantize_rows, quantize_rows, row_scales
 
 KEEP_FLOAT_MAX_NUMEL = 4_096  # vectors and tiny matrices; every baseline block matrix is larger
-MIN_SCALE = 2.0**-14  # smallest normal fp16; rows below it are effectively zero
 
 
-def quantize_rows(w: Tensor, bits: int) -> tuple[Tensor, Tensor]:
-    qmax = 2 ** (bits - 1) - 1
-    w32 = w.detach().float()
-    absmax = w32.abs().amax(dim=1) if w32.numel() else torch.zeros(w32.size(0))
-    scale = (absmax / qmax).clamp_min(MIN_SCALE) * (1 + 2.0**-10)  # survives rounding to fp16 >= exact
-    scale = scale.to(torch.float16)
-    q = torch.clamp(torch.round(w32 / scale.float()[:, None]), -qmax, qmax).to(torch.int8)
-    return q.contiguous(), scale.contiguous()
+@dataclass(frozen=True)
+class QuantPlan:
+    """Bits and clip per tensor kind, and the LQER settings (rank 0: off)."""
 
+    matrix_bits: int = 8
+    embed_bits: int = 8
+    matrix_clip_sigmas: float = 0.0
+    mlp_clip_sigmas: float = 0.0
+    attn_clip_sigmas: float = 0.0
+    embed_clip_sigmas: float = 0.0
+    lqer_rank: int = 0
+    lqer_top_k: int = 0
+    lqer_factor_bits: int = 4
 
-def dequantize_rows(q: Tensor, scale: Tensor) -> Tensor:
-    return q.float() * scale.float()[:, None]
+    @classmethod
+    def from_config(cls, cfg) -> "QuantPlan":
+        return cls(
+            matrix_bits=cfg.matrix_bits, embed_bits=cfg.embed_bits, matrix_clip_sigmas=cfg.matrix_clip_sigmas,
+            mlp_clip_sigmas=cfg.mlp_clip_sigmas, attn_clip_sigmas=cfg.attn_clip_sigmas,
+            embed_clip_sigmas=cfg.embed_clip_sigmas, lqer_rank=cfg.lqer_rank if cfg.lqer_enabled else 0,
+            lqer_top_k=cfg.lqer_top_k, lqer_factor_bits=cfg.lqer_factor_bits,
+        )
+
+    def bits(self, name: str) -> int:
+        return self.embed_bits if "tok_emb" in name else self.matrix_bits
+
+    def clip_sigmas(self, name: str) -> float:
+        if "tok_emb" in name:
+            return self.embed_clip_sigmas
+        kind = self.mlp_clip_sigmas if ".mlp." in name else self.attn_clip_sigmas if ".attn." in name else 0.0
+        return kind or self.matrix_clip_sigmas
 
 
 def keeps_float(name: str, t: Tensor) -> bool:
-    return (
-        t.ndim != 2
-        or t.numel() <= KEEP_FLOAT_MAX_NUMEL
-        or any(pattern in name for pattern in CONTROL_TENSOR_PATTERNS)
-        or not t.is_floating_point()
-    )
+    return t.ndim != 2 or t.numel() <= KEEP_FLOAT_MAX_NUMEL or is_control(name) or not t.is_floating_point()
 
 
-def quantize_state_dict(state: dict[str, Tensor], bits: int, embed_bits: int) -> dict[str, dict]:
-    """name -> {"q", "scale", "bits"} for quantized matrices or {"value"} for kept tensors."""
+def quantize_state_dict(state: dict[str, Tensor], plan: QuantPlan,
+                        hessians: dict[str, Tensor] | None = None) -> dict[str, dict]:
+    """name -> {"q", "scale", "bits"} (+ LQER factors) for matrices, or {"value"} for kept tensors.
+    A matrix with a Hessian in `hessians` is quantized by GPTQ, any other by rounding to nearest."""
     out: dict[str, dict] = {}
     for name, t in state.items():
         t = t.detach().cpu()
         if keeps_float(name, t):
             if t.is_floating_point():
-                is_control = any(pattern in name for pattern in CONTROL_TENSOR_PATTERNS)
-                t = t.to(torch.float32 if is_control else torch.float16)
+                t = t.to(torch.float32 if is_control(name) else torch.float16)
             out[name] = {"value": t.contiguous()}
+            continue
+        bits, clip = plan.bits(name), plan.clip_sigmas(name)
+        if hessians is not None and name in hessians:
+            q, scale = gptq_quantize(t, hessians[name], bits, row_scales(t.float(), bits, clip))
         else:
-            b = embed_bits if "tok_emb" in name else bits
-            q, scale = quantize_rows(t, b)
-            out[name] = {"q": q, "scale": scale, "bits": b}
+            q, scale = quantize_rows(t, bits, clip)
+        out[name] = {"q": q, "scale": scale, "bits": bits}
+    if plan.lqer_rank:
+        add_low_rank_corrections(state, out, plan.lqer_rank, plan.lqer_top_k, plan.lqer_factor_bits)
     return out
 
 
@@ -63,7 +88,12 @@ def dequantize_state_dict(quantized: dict[str, dict], like: dict[str, Tensor]) -
     out = {}
     for name, ref in like.items():
         entry = quantized[name]
-        t = dequantize_rows(entry["q"], entry["scale"]) if "q" in entry else entry["value"]
+        if "q" in entry:
+            t = dequantize_rows(entry["q"], entry["scale"])
+            if "lqer_a" in entry:
+                t = t + low_rank_correction(entry)
+        else:
+            t = entry["value"]
         if tuple(t.shape) != tuple(ref.shape):
             raise ValueError(f"artifact tensor {name} has shape {tuple(t.shape)}, model expects {tuple(ref.shape)}")
         out[name] = t.to(dtype=ref.dtype)
