@@ -23,6 +23,7 @@ RULES_VERSION = 5  # bump when a check or the verdict changes: stored analyses a
 PASS, WARN, FAIL, UNKNOWN = (s.value for s in Status)
 CLAIM_BPB_TOLERANCE = 0.0005
 NEAR_CAP_S = 5.0  # a lower bound this close under a cap leaves the rule in doubt
+EVAL_GAIN_LIMIT_BPB = 0.06  # the accepted records' sliding window / score-first TTT gained at most ~0.035
 IMPLAUSIBLE_MARGIN = 0.08  # a mean this far (relative) under the accepted record needs review (no record took a step over 5%)
 # known full validation splits, in tokens (DESIGN); logs print the loaded count, sometimes a little off.
 # sp1024 also as the official baseline's own log (2026-03-17) loaded it: 63,779,840.
@@ -271,6 +272,41 @@ def check_val_data(sub: Submission) -> Check:
                  VALIDITY)
 
 
+def check_score_first(sub: Submission) -> Check:
+    hits = [(s.score_run, line, text) for s in sub.seeds for line, text in s.eval_run.unscored_adaptation_lines]
+    if hits:
+        ref, line, text = hits[0]
+        return Check("score_first", FAIL,
+                     f"{ref.label} line {line}: epochs of an optimizer after the artifact and before any evaluation: "
+                     f"the validation set is trained on before it is scored ({text[:80]!r}; C3, #1017)", VALIDITY,
+                     [{"log": r.log, "line": ln, "what": "adaptation before scoring"} for r, ln, _ in hits[:6]])
+    return Check("score_first", PASS, "no adaptation on the validation set before it is scored", VALIDITY)
+
+
+def check_eval_adaptation(sub: Submission) -> Check:
+    """What evaluation-time processing adds over the artifact's own score. Legal score-first adaptation
+    and sliding windows gained at most ~0.035 bpb in the accepted records; far more is the mark of
+    adaptation on the positions being scored, caches keyed on the target or a second pass (#677, #1017)."""
+    gains = []
+    for s in sub.seeds:
+        if s.score is None:
+            continue
+        own = [st.val_bpb for st in s.eval_run.stages if st.after_artifact and not st.diagnostic and not st.failed
+               and not st.duplicate_of and st.val_bpb is not None and st.line < s.score.line]
+        if own and s.score.val_bpb is not None:
+            gains.append((min(own) - s.score.val_bpb, s))
+    big = [(g, s) for g, s in gains if g > EVAL_GAIN_LIMIT_BPB]
+    if big:
+        g, s = max(big, key=lambda item: item[0])
+        return Check("eval_adaptation", WARN, f"{_label(s)}: {s.score.name} gains {g:.4f} bpb over the artifact's own "
+                                              f"evaluation; legal adaptation gained at most ~0.035 in the accepted "
+                                              "records: check that each token is scored before any update that uses "
+                                              "it (C1-C4, #1017)", DOUBT, [_where(s.score_run, "val_bpb")])
+    best = max((g for g, _ in gains), default=None)
+    return Check("eval_adaptation", PASS, "no evaluation-time processing beyond the artifact's own score" if best is None
+                 else f"evaluation-time processing gains at most {best:.4f} bpb over the artifact's own score", VALIDITY)
+
+
 def check_plausible(sub: Submission, context: Context) -> Check:
     mean_bpb = sub.mean("val_bpb")
     if mean_bpb is None:
@@ -412,16 +448,16 @@ def judge(sub: Submission, context: Context | None = None) -> Judgement:
     significance, sig = check_significance(sub, context)
     checks = [
         check_artifact_size(sub), check_train_time(sub), check_eval_time(sub), check_scored_artifact(sub),
-        check_full_validation(sub), check_val_data(sub), check_plausible(sub, context), check_claims(sub),
-        check_seeds(sub), significance,
+        check_full_validation(sub), check_val_data(sub), check_score_first(sub), check_eval_adaptation(sub), check_plausible(sub, context),
+        check_claims(sub), check_seeds(sub), significance,
     ]
-    claims = claims_axis(checks[7])
+    claims = claims_axis(next(c for c in checks if c.id == "claims_match"))
     broken = [c for c in checks if c.kind == VALIDITY and c.status == FAIL]
     if broken:
         return Judgement(checks, Verdict.invalid.value, [f"{c.id}: {c.message}" for c in broken], claims, sig)
     doubts = [c for c in checks if c.kind == DOUBT and c.status in (WARN, UNKNOWN, FAIL)]
     if claims == "contradict":
-        doubts.append(checks[7])
+        doubts.append(next(c for c in checks if c.id == "claims_match"))
     if doubts:
         return Judgement(checks, Verdict.needs_review.value, [f"{c.id}: {c.message}" for c in doubts], claims, sig)
     blockers = [f"{c.id}: {c.message}" for c in checks if c.kind == RECORD and c.status != PASS]

@@ -95,6 +95,7 @@ class Run:
     calibration_s: float | None = None  # work on training data after the loop and before the artifact
     serialization_s: float | None = None  # from the last training-data access to the artifact on disk
     val_loop_lines: list[tuple[int, str]] = field(default_factory=list)  # an optimizer loop before the artifact
+    unscored_adaptation_lines: list[tuple[int, str]] = field(default_factory=list)  # epochs before the first score
 
     @property
     def has_training(self) -> bool:

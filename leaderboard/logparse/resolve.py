@@ -146,7 +146,19 @@ def _before_artifact_work(run: Run) -> None:
         run.serialization_s = max(0.0, run.timestamps["artifact"] - run.timestamps["training_end"] - (run.calibration_s or 0.0))
     elif serializing:
         run.serialization_s = max(t.seconds for t in serializing)  # a lower bound: the longest step logged
+    # a validation score that keeps improving after the last training step and before the artifact: the
+    # weights are being fitted to the validation set, whatever the lines are called
+    before = [s for s in run.stages if end < s.line < artifact and s.val_bpb is not None and not s.duplicate_of]
+    improving = [b for a, b in zip(before, before[1:]) if b.val_bpb < a.val_bpb - 1e-4]
+    if len(improving) >= 2:
+        val_loops += [(s.line, f"{s.name} val_bpb:{s.val_bpb}") for s in improving]
     run.val_loop_lines = val_loops
+    # epochs of an optimizer over a fixed set after the artifact and before its first evaluation: the
+    # validation set trained on before any of it was scored (C3, #1017); score-first adaptation prints
+    # scores as it goes, per chunk or document
+    first_score = next((s.line for s in run.stages if s.line > artifact and s.val_bpb is not None), run.last_line + 1)
+    run.unscored_adaptation_lines = [(line, text) for line, text in run.loop_lines
+                                     if artifact < line < first_score and EPOCH.search(text)]
 
 
 def _bytes(run: Run) -> None:
