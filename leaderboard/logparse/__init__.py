@@ -12,6 +12,7 @@ the log, never an exception.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import IO, Iterable
 
@@ -20,6 +21,8 @@ from .golf import GolfReader
 from .model import CurvePoint, ParsedLog, Run, Stage, Timer
 from .reader import MAX_LINE_CHARS, LineReader
 from .resolve import finish
+
+SEED_IN_TEXT = re.compile(r"""\bseed['"]?\s*[:=]\s*(\d+)""", re.I)
 
 __all__ = ["CurvePoint", "ParsedLog", "Run", "Stage", "Timer", "parse_file", "parse_lines", "parse_stream"]
 
@@ -51,8 +54,9 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
                 readers[-1] = current = GolfReader(current.run)
             if line.kind == "code_start":
                 continue
-        elif line.kind == "banner" and run.stages and (run.artifact_line is not None or not run.has_training):
-            current = _new_run(readers, line.number)
+        elif run.stages and (run.size_lines or not run.has_training) and (
+                line.kind == "banner" or ("seed" in line.text and _another_seed(run, line.text))):
+            current = _new_run(readers, line.number)  # a finished run, then a banner or another seed
         current.run.last_line = line.number
         current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)
@@ -72,6 +76,11 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
         spans = ", ".join(f"{r.first_line}-{r.last_line}" for r in runs)
         warnings.append(f"{len(runs)} runs appended in one file (lines {spans}); each is read on its own")
     return ParsedLog(path, runs, reader.lines, warnings)
+
+
+def _another_seed(run: Run, text: str) -> bool:
+    m = SEED_IN_TEXT.search(text)
+    return m is not None and bool(run.seeds) and int(m.group(1)) != run.seeds[0][0]
 
 
 def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:

@@ -17,6 +17,7 @@ STEP_NO_TOTAL = re.compile(r"^step[:\s#]*(\d+)\b(?!\s*/)", re.I)
 STEP_FIELD = re.compile(r"(?<![\w.])(train_loss|loss|val_loss|val_bpb|train_time|time|t|elapsed)(?:[:=] ?|~)"
                         r"(-?\d[\d.]*(?:[eE][-+]?\d+)?)((?:ms|s|m|h)(?:\d+(?:\.\d+)?s)?)?")
 STAGE_KEYS = ("val_loss", "val_bpb")
+SUFFIXED_SCORE = re.compile(r"^([A-Za-z][\w\-]*?)_(val_bpb|val_loss)\s*[:=]\s*(-?\d[\d.]*(?:[eE][-+]?\d+)?)\s*$")
 PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
                       re.I)
 DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
@@ -101,9 +102,23 @@ class CommunityReader:
         kv = tokens(line)
         if is_stage_line(kv, line):
             self.stage(n, line, kv, stamp)
+        elif "_val_" in line and self.suffixed_stage(n, line, stamp):
+            pass
         else:
+            if "score" in kv and ("|" in line or "size" in kv):  # [RESULT] run=... | score=1.1773 | size=15,708,798B
+                score = to_number(kv["score"])
+                if score is not None and 0 < score < 20:
+                    self.stage(n, line, {"val_bpb": kv["score"], "stage": "result"}, stamp)
             self.other(n, line, kv, lower, stamp)
         self.hints(n, line, lower, kv)
+
+    def suffixed_stage(self, n: int, line: str, stamp: float | None) -> bool:
+        """`final_int6_sliding_window_val_bpb: 1.09503234`: a stage named by the key's prefix."""
+        m = SUFFIXED_SCORE.match(line)
+        if m is None:
+            return False
+        self.stage(n, line, {m.group(2): m.group(3), "stage": m.group(1)}, stamp)
+        return True
 
     # ---- training steps
     def step(self, n: int, line: str, m: re.Match, stamp: float | None) -> bool:
@@ -200,10 +215,18 @@ class CommunityReader:
             sizes = read_sizes(line, lower, kv)
             if sizes:
                 self.sizes(n, sizes, stamp)
-        if "total_eval_time" in kv:
-            run.explicit_eval_total = to_seconds(kv["total_eval_time"])
+        if "total_eval_time" in kv or "eval_time_s" in kv:  # a script's own total, or a summary's
+            run.explicit_eval_total = to_seconds(kv.get("total_eval_time") or kv["eval_time_s"])
             run.note("explicit_eval_total", n)
             return
+        if "train_time_s" in kv and run.train_time_s is None:  # a summary: train_time_s: 590.110
+            run.train_time_s = to_number(kv["train_time_s"])
+            run.note("train_time_s", n)
+        if "stop_step" in kv and run.steps is None:
+            m = re.match(r"(\d+)\s*/\s*(\d+)", kv["stop_step"])
+            if m:
+                run.steps, run.iterations = int(m.group(1)), int(m.group(2))
+                run.note("steps", n)
         if "peak memory" in lower or lower.startswith("peak_memory"):
             self.end_training()
         if self.in_training:

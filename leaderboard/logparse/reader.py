@@ -60,7 +60,9 @@ CODE_LINE = re.compile(
     r"^(?:import |from \S+ import |def |class |@\w|if |elif |else\b|for |while |try:|except\b|finally:|with |"
     r"return\b|raise\b|assert |global |del |pass\b|async |await |lambda\b|[)\]}\"']|#|"
     r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:\s*,\s*[A-Za-z_][\w.]*)*\s*(?:[+\-*/|&%]?=)(?!=)|[A-Za-z_][\w.]*\()")
-CODE_SIGNS = re.compile(r"""\bf["']|\bprint\(|\blog0?\(|\{[^}:]*:[^}]*\}|\bself\.|\breturn\b|\blambda\b|\.format\(""")
+# f-strings, calls, a format field such as {val_loss:.4f} (a printed dict, {'seed': 42}, is not one)
+CODE_SIGNS = re.compile(r"""\bf["']|\bprint\(|\blog0?\(|\{[A-Za-z_][\w.\[\]()]*(?:![rsa])?:[^}]*\}|\bself\.|\breturn\b|"""
+                        r"""\blambda\b|\.format\(""")
 LOG_TOKEN = re.compile(r"(?:^|\s)[A-Za-z_][\w.\-]*[:=]\s?[-+]?\.?\d")
 RUN_HEADER = re.compile(
     r"^(?:(?:model_)?params[:=]\s*\d|hyperparameters:?\s*$|-+ ?hyperparameters ?-+|golf_trainer |"

@@ -203,11 +203,13 @@ def finish(run: Run) -> Run:
     for key in [k for k in run.timestamps if k.startswith("size@")]:
         del run.timestamps[key]
     artifact = run.artifact_line
-    if artifact is not None and not run.has_training and all(s.line < artifact for s in run.stages):
-        artifact = None  # an eval-only log that states the sizes at its end, after its stages
+    # an eval-only log, or a summary of a run without its step lines, may state the sizes after its scores
+    summary = not run.curve and run.stages and all(s.line <= (artifact or 0) for s in run.stages)
+    if summary:
+        artifact = None
 
     def after_artifact(line: int) -> bool:  # an eval-only log with no size line is evaluation throughout
-        return line > artifact if artifact is not None else not run.has_training
+        return line > artifact if artifact is not None else (summary or not run.has_training)
 
     for s in run.stages:
         s.after_artifact = after_artifact(s.line)

@@ -18,6 +18,7 @@ SIZE_PHRASE = re.compile(r"([A-Za-z][\w +\-()/.]{0,80}?)\s*:\s*(\d[\d,]*)\s*(?:b
 SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\s*(\d[\d,]*)\s*B", re.I)
 SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
 BUDGET = re.compile(r"\bbudget:(\d+)/(\d+)")
+KEY_NOT_THE_ARTIFACT = ("cap", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
 NOT_THE_ARTIFACT = ("upload", "script size", "payload", "limit", "headroom", "remaining", "budget left")
 
 
@@ -57,12 +58,20 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
                 found.append((_model_kind(label_l), value))
             elif "artifact" in label_l or label_l.endswith("size"):
                 found.append(("artifact", value))
-    for key, kind in (("bytes_total", "total"), ("total_bytes", "total"), ("artifact_bytes", "artifact"),
-                      ("bytes_model", "model"), ("bytes_code", "code_plain"), ("code_bytes", "code_plain")):
-        if key in kv:
-            value = to_int(kv[key])
-            if value is not None:
-                found.append((kind, value))
+    for key, text in kv.items():  # bytes_total, artifact_total_bytes, model_bytes, code_bytes...
+        if "bytes" not in key or any(word in key for word in KEY_NOT_THE_ARTIFACT):
+            continue
+        value = to_int(text)
+        if value is None:
+            continue
+        if "total" in key:
+            found.append(("total", value))
+        elif "code" in key:
+            found.append(("code_plain", value))
+        elif "model" in key:
+            found.append(("model_raw" if "raw" in key else "model", value))
+        elif "artifact" in key:
+            found.append(("artifact", value))
     if "code" in kv and not found and ("artifact" in lower or "budget" in lower):
         value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
         if value is not None:
