@@ -9,7 +9,7 @@ from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_appe
 from .sizes import read_sizes
 from .values import to_int, to_number, to_seconds, tokens
 
-HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|\dx|token|fineweb|embedded|_sp\d|vocab|wallclock|"
+HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|\d ?[x×]|token|fineweb|embedded|_sp\d|vocab|wallclock|"
                         r"iterations|limited|subset|partial")
 SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|\db\b|model:|code:")
 STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
@@ -31,7 +31,7 @@ SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b
 DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
 TOKENIZER_NAME = re.compile(r"\bfineweb_(\d+)_bpe(\w*?)(?:\.model\b|$|\s)")
 GPU_NAME = re.compile(r"NVIDIA ((?:GeForce )?(?:RTX )?(?:H|A|B|L|GH|GB)?\d+[\w ]*?(?:SXM\d?|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
-GPU_SPEC = re.compile(r"\b(\d+)\s*x\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
+GPU_SPEC = re.compile(r"\b(\d+)\s*[x×]\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
 SEED_WORD = re.compile(r"\bseed\s*[:=#]?\s*(\d{1,12})\b", re.I)
 COMPACT_SEED = re.compile(r"^(?:model_)?params[:=]\S+.*\bs:(\d+)\b", re.I)  # "params:N L:10 ... ws:8 s:42"
 WORLD_SIZE_WORDS = ("world_size", "nproc_per_node", "num_gpus", "n_gpus", "gpus")
@@ -233,12 +233,22 @@ class CommunityReader:
             return
         if LOOP_COUNTER.search(line) and LOOP_SIGNAL.search(line):
             bounded_append(run.loop_lines, (n, line[:200]))
+        if "total_train_time" in kv:  # a script's own sum of the loop and what it ran on training data after it
+            total = to_seconds(kv["total_train_time"])
+            if total is not None:
+                run.stated_train_total_s = total
+                run.note("stated_train_total_s", n)
         duration = None
         progress = bool(PROGRESS.search(line))
         for key in TIMER_KEYS:
             if key in kv:
                 duration = to_seconds(kv[key])
                 break
+        if duration is None:  # any other `<what>_time:44771ms` with a unit
+            key = next((k for k in kv if k.endswith("_time") and k not in ("train_time", "total_train_time")
+                        and kv[k][-1:] == "s" and kv[k][:1].isdigit()), None)
+            if key is not None:
+                duration = to_seconds(kv[key])
         if duration is None:
             m = IN_SECONDS.search(line)
             if m:
@@ -311,7 +321,7 @@ class CommunityReader:
                     run.world_size = value
                     run.note("world_size", n)
                 break
-        if "x" in lower:
+        if "x" in lower or "×" in lower:
             spec = GPU_SPEC.search(line)
             if spec:
                 run.world_size = run.world_size or int(spec.group(1))

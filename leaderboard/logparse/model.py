@@ -74,6 +74,7 @@ class Run:
     timers: list[Timer] = field(default_factory=list)  # after the training loop, outside stages
     loop_lines: list[tuple[int, str]] = field(default_factory=list)  # epoch/step lines with loss or lr after the loop
     explicit_eval_total: float | None = None
+    stated_train_total_s: float | None = None  # the script's own loop + work on training data before the artifact
     explicit_score_stage: str | None = None
     val_tokens: int | None = None
     dataset: str | None = None  # e.g. fineweb10B_sp1024

@@ -104,9 +104,13 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
     window = [s for s in timed_stages if s.after_artifact and not s.failed and s.line <= upto]
     series_last: dict[str, float] = {}  # a cumulative series counts once, by its last value
     plain, warmup = 0.0, 0.0
+    said: list[Timer] = []  # one duration stated twice in a row (`ttt:done elapsed=...`, `ttt:elapsed=...`)
     for t in run.timers:
         if not after_artifact(t.line) or t.line > upto or _restates_a_stage(t, timed_stages):
             continue
+        if any(abs(t.line - u.line) <= 3 and abs(t.seconds - u.seconds) <= 0.001 * t.seconds + 0.05 for u in said):
+            continue
+        said.append(t)
         if WARMUP_WORDS.search(t.text):
             warmup += t.seconds
         elif t.cumulative:
@@ -140,6 +144,8 @@ def _before_artifact_work(run: Run) -> None:
     loop_lines = {line for line, _ in loops}
     train_loop_time = max((t.seconds for t in between if t.line in {line for line, _ in train_loops}), default=0.0)
     run.calibration_s = (sum(calibration) + train_loop_time) or (0.0 if between or loops else None)
+    if run.stated_train_total_s is not None and run.train_time_s is not None:
+        run.calibration_s = max(run.calibration_s or 0.0, run.stated_train_total_s - run.train_time_s)
     serializing = [t for t in between if not CALIBRATION_WORDS.search(t.text) and t.line not in loop_lines
                    and not t.cumulative]
     if "training_end" in run.timestamps and "artifact" in run.timestamps:

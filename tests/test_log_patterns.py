@@ -1,0 +1,274 @@
+"""Every log pattern the parser supports, each on a minimal real example copied from the corpus
+(../shared/corpus; the source is named above each), and what a careful reader takes from it."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from leaderboard.logparse import parse_lines
+
+
+def parse(text: str):
+    return parse_lines(textwrap.dedent(text).strip("\n").splitlines())
+
+
+# prs/pr665/records/track_10min_16mb/2026-03-22_Int5Int6_BigramHash_SmearGate_SWA_LLMAdvisor/train_seed2024.log
+THOUSANDS_SEPARATORS = """
+    seed:2024
+    step:7387/20000 val_loss:1.9502 val_bpb:1.1550 train_time:599943ms step_avg:81.22ms
+    stopping_early: wallclock_cap train_time:599943ms step:7387/20000
+    peak memory allocated: 18843 MiB reserved: 18932 MiB
+    swa:applying averaged 16 checkpoints
+    Serialized model: 98437014 bytes
+    Code size: 62925 bytes
+    Total submission size: 98499939 bytes
+    Serialized model int6+zstd: 15571435 bytes
+    Total submission size: 15,634,360 bytes (365,640 bytes under the 16 MB limit)
+    final_eval_mode:sliding_window stride:64 batch_seqs:32
+    final_int8_zlib_roundtrip val_loss:1.9368 val_bpb:1.1471 eval_time:258830ms
+    final_int8_zlib_roundtrip_exact val_loss:1.93680082 val_bpb:1.14708558
+"""
+
+
+def test_a_total_with_thousands_separators_beats_the_raw_total_before_it():
+    run = parse(THOUSANDS_SEPARATORS).run
+    assert run.bytes_total == 15_634_360 and run.bytes_model == 15_571_435 and run.bytes_code == 62_925
+    assert run.score.val_bpb == 1.14708558 and run.seed == 2024 and run.eval_time_s == pytest.approx(258.83)
+
+
+# prs/pr586/records/track_10min_16mb/2026-03-24_11L_Hadamard_VE128_cuDNN_1.1365/train_seed2024.log
+SUM_FORM = """
+    step:7800/20000 train_loss:1.9733 train_time:589045ms step_avg:75.52ms
+    step:7960/20000 val_loss:1.9450 val_bpb:1.1519 train_time:600027ms step_avg:75.38ms
+    stopping_early: step:7960/20000 time:600027ms
+    peak_mem: 14901MiB alloc 15126MiB reserved
+    EMA: loading averaged weights (decay=0.997)
+    pre_quant val_loss:1.9453 val_bpb:1.1521
+    artifact: 15548351B model + 52010B code = 15600361B (compression:1.76x)
+    headroom: 399639B
+    final_int6_ptzst_roundtrip val_loss:1.9593 val_bpb:1.1604 eval_time:2138ms
+    final_int6_ptzst_sliding val_loss:1.9199 val_bpb:1.1370 stride:64 eval_time:198714ms
+"""
+
+
+def test_an_artifact_line_that_sums_model_and_code():
+    run = parse(SUM_FORM).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_600_361, 15_548_351, 52_010)
+    assert run.steps == 7960 and run.train_time_s == pytest.approx(600.027)
+    assert run.score.name == "final_int6_ptzst_sliding" and run.score.val_bpb == 1.137
+    stages = {s.name: s for s in run.stages}
+    assert stages["pre_quant"].diagnostic and not stages["pre_quant"].after_artifact
+
+
+# prs/pr1119/records/track_10min_16mb/2026-03-29_Text_Diffusion_MDLM/train_seed42.txt
+MODEL_CODE_TOTAL = """
+    step:2200/20000 train_loss:9.8644 train_time:551896ms step_avg:250.86ms
+    step:2212/20000 val_loss:2.5082 val_bpb:1.4855 train_time:555018ms step_avg:250.91ms
+    stopping_early: wallclock_cap train_time:555018ms step:2212/20000 (reserving 45.0s for GPTQ)
+    peak memory allocated: 33778 MiB reserved: 35290 MiB
+    ema:applying EMA weights
+    gptq:calibrating with 256 batches...
+    gptq:collected hessians for 68 layers post_time:44771ms total_train_time:599789ms
+    prune:zeroed 7349750/26345600 int6 weights (27.9%) threshold=0
+    compression:zstd22 raw:27218696 compressed:11474336
+    model:11474336 code:73514 total:11547850 (11.55 MB)
+    Size OK: 11.55 MB
+    final_int6_zstd_roundtrip val_loss:2.4625 val_bpb:1.4584 eval_time:213106ms
+    final_int6_zstd_roundtrip_exact val_loss:2.46246542 val_bpb:1.45841072
+"""
+
+
+def test_model_code_total_tokens_and_a_stated_training_total():
+    run = parse(MODEL_CODE_TOTAL).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (11_547_850, 11_474_336, 73_514)
+    # 555.0 s of loop + 44.8 s of Hessians on training data: the script's own total is 599.8 s
+    assert run.train_time_s == pytest.approx(555.018) and run.calibration_s == pytest.approx(44.771)
+
+
+# prs/pr517/records/track_10min_16mb/2026-03-23_CosineTTT_100ep_GoldfishML/train.log
+LOGGER_PREFIXES = """
+    [2026-03-23 04:03:20] INFO: seed:1337
+    [2026-03-23 04:14:11] INFO: step:7000/20000 val_loss:1.9370 val_bpb:1.1472 train_time:584531ms step_avg:83.50ms
+    [2026-03-23 04:14:29] INFO: step:7186/20000 val_loss:1.9293 val_bpb:1.1426 train_time:600021ms step_avg:83.50ms
+    [2026-03-23 04:14:29] INFO: stopping_early: wallclock_cap train_time:600021ms step:7186/20000
+    [2026-03-23 04:14:29] INFO: peak memory allocated: 19812 MiB reserved: 19964 MiB
+    [2026-03-23 04:14:29] INFO: Serialized model: 105783807 bytes
+    [2026-03-23 04:14:29] INFO: Code size: 72097 bytes
+    [2026-03-23 04:14:46] INFO: Serialized model int6+zstd: 15437904 bytes
+    [2026-03-23 04:14:46] INFO: Total submission size int6+zstd: 15510001 bytes
+    [2026-03-23 04:14:48] INFO: ttt:start lr=0.001 momentum=0.9 epochs=100 freeze_blocks=0
+    [2026-03-23 04:15:03] INFO: ttt_epoch:1/100 loss:1.9575 lr:0.001000 time:14.8s
+    [2026-03-23 04:15:18] INFO: ttt_epoch:2/100 loss:1.9256 lr:0.000999 time:29.4s
+    [2026-03-23 04:39:11] INFO: ttt_epoch:100/100 loss:1.5259 lr:0.000010 time:1462.7s
+    [2026-03-23 04:39:11] INFO: ttt:done elapsed=1462.7s
+    [2026-03-23 04:39:13] INFO: final_int6_roundtrip val_loss:1.5209 val_bpb:0.9008 eval_time:1925ms
+    [2026-03-23 04:39:13] INFO: final_int6_roundtrip_exact val_loss:1.52088067 val_bpb:0.90075120
+"""
+
+
+def test_logger_prefixes_hide_nothing_and_epochs_before_the_first_score_are_seen():
+    run = parse(LOGGER_PREFIXES).run
+    assert run.seed == 1337 and run.steps == 7186 and run.train_time_s == pytest.approx(600.021)
+    assert run.bytes_total == 15_510_001 and run.score.val_bpb == 0.9007512
+    # 100 epochs over the validation set after the artifact and before any score: not score-first
+    assert [line for line, _ in run.unscored_adaptation_lines] == [11, 12, 13]
+    assert run.eval_time_s == pytest.approx(1462.7 + 1.925)  # the epochs' running clock counts once, by its last value
+    assert run.timestamps["training_end"] < run.timestamps["artifact"]  # the prefix's clock is kept
+
+
+# prs/pr1852/records/track_10min_16mb/2026-04-27_PreQuantTTT_VoidCompass_QK525/train_seed999.log
+PREQUANT_TTT = """
+    4584/20000 val_loss: 2.3789 val_bpb: 1.0823
+    stopping_early: wallclock_cap train_time: 588025ms step: 4584/20000
+    peak memory allocated: 39858 MiB reserved: 40086 MiB
+    ema:applying EMA weights
+    pre-quantization post-ema val_loss:2.78390213 val_bpb:1.07760882 eval_time:7109ms
+    prequant_ttt:start epochs=21 lr=0.0005 min_lr=5e-05
+    prequant_ttt:epoch 1/21 loss=2.841399 lr=0.000497 void=0.5806 time=30.7s
+    prequant_ttt:epoch 2/21 loss=2.754931 lr=0.000490 void=0.5809 time=38.6s
+    prequant_ttt:epoch 3/21 loss=2.732600 lr=0.000478 void=0.5808 time=46.5s
+    Serialized model quantized+brotli: 15972882 bytes
+    Total submission size quantized+brotli: 15990829 bytes
+    quantized val_loss:2.65920604 val_bpb:1.02946153 eval_time:6979ms
+    quantized_sliding_window val_loss:2.64570999 val_bpb:1.02423678 eval_time:90700ms
+"""
+
+
+def test_epochs_on_validation_data_before_the_artifact_whatever_their_prefix():
+    run = parse(PREQUANT_TTT).run
+    assert run.steps == 4584 and run.train_time_s == pytest.approx(588.025)
+    assert [line for line, _ in run.val_loop_lines] == [7, 8, 9]
+    assert run.score.name == "quantized_sliding_window" and run.score.val_bpb == 1.02423678
+    renamed = parse(PREQUANT_TTT.replace("prequant_ttt:epoch", "adapt: ep").replace("loss=", "nll:")).run
+    assert len(renamed.val_loop_lines) == 3  # by pattern, not by name
+
+
+# prs/pr221/records/track_10min_16mb/2026-03-20_Seq4096_10L_SlidingWindow/train_seed42.log (trimmed)
+WRAPPER_SUMMARIES = """
+    [STAGE 1/4] run=41c97225 | 8×H100 | hparams: {'num_layers': 10, 'train_seq_len': 4096, 'eval_stride': 64, 'warmdown_iters': 3600, 'seed': 42}
+    [STAGE 2/4] run=41c97225 | Env built. DATA_PATH=/data/datasets/fineweb10B_sp1024
+    [STAGE 4/4] run=41c97225 | Launching torchrun 8×H100 ...
+    [RESULT] run=41c97225 | score=1.1908 | size=15,128,724B | ✓ fits 16MB | OK | 1070s
+    [STAGE 1/4] run=9b13b924 | 8×H100 | hparams: {'num_layers': 10, 'train_seq_len': 4096, 'eval_stride': 64, 'warmdown_iters': 3600, 'seed': 7}
+    [STAGE 2/4] run=9b13b924 | Env built. DATA_PATH=/data/datasets/fineweb10B_sp1024
+    [RESULT] run=9b13b924 | score=1.1888 | size=15,154,068B | ✓ fits 16MB | OK | 1071s
+"""
+
+
+def test_wrapper_summaries_and_seeds_in_a_printed_dict():
+    log = parse(WRAPPER_SUMMARIES)
+    assert [(r.seed, r.score.val_bpb, r.bytes_total) for r in log.runs] == [(42, 1.1908, 15_128_724),
+                                                                               (7, 1.1888, 15_154_068)]
+    assert all(r.world_size == 8 and r.dataset == "fineweb10B_sp1024" for r in log.runs)
+
+
+# prs/pr1943/records/track_non_record_16mb/2026-04-30_PR1471_HessianHalfGroup_NegativeResult/train_seed42.log
+SUMMARY_KEYS = """
+    Observed result:
+    stop_step: 4017/20000
+    train_time_s: 590.110
+    eval_time_s: 277.205
+    pre_quant_post_ema_val_bpb: 1.09444822
+    final_int6_roundtrip_val_bpb: 1.11193162
+    final_int6_sliding_window_val_loss: 2.82858227
+    final_int6_sliding_window_val_bpb: 1.09503234
+    code_bytes: 90415
+    model_bytes: 15902710
+    artifact_total_bytes: 15993125
+    artifact_cap_bytes: 16000000
+    artifact_headroom_bytes: 6875
+"""
+
+
+def test_a_summary_with_scores_named_by_their_keys():
+    run = parse(SUMMARY_KEYS).run
+    assert run.score.name == "final_int6_sliding_window" and run.score.val_bpb == 1.09503234
+    assert run.score.val_loss == 2.82858227
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_993_125, 15_902_710, 90_415)
+    assert run.steps == 4017 and run.train_time_s == pytest.approx(590.11) and run.eval_time_s == pytest.approx(277.205)
+    assert next(s for s in run.stages if s.name == "pre_quant_post_ema").diagnostic
+
+
+# prs/pr1857/records/track_10min_16mb/2026-04-24_PR1787Base_Smear_LQERAsym_PhasedTTT_1.06157/train_seed42.log
+SETTINGS_DUMP_AND_SPACED_VALUES = """
+    Hyperparameters:
+      seed: 42
+      world_size: 8
+    4500/20000 train_loss: 2.2859 train_time: 8.9m tok/s: 6619111
+    4948/20000 val_loss: 2.3545 val_bpb: 1.0758
+    stopping_early: wallclock_cap train_time: 599587ms step: 4948/20000
+    peak memory allocated: 41697 MiB reserved: 41720 MiB
+    diagnostic pre-quantization post-ema val_loss:2.33152500 val_bpb:1.06534676 eval_time:6764ms
+    Serialized model: 135417533 bytes
+    Code size (uncompressed): 151646 bytes
+    Code size (compressed): 31235 bytes
+    GPTQ:collecting Hessians from calibration data...
+    GPTQ:collected 67 Hessians in 3.4s
+    Serialized model quantized+brotli: 15935411 bytes
+    Total submission size quantized+brotli: 15966646 bytes
+    ttp: b2/782 bl:2.8205 bb:1.2396 rl:2.3260 rb:1.0616 dl:83-89 gd:1
+    quantized_ttt_phased val_loss:2.32363002 val_bpb:1.06180824 eval_time:451948ms
+    total_eval_time:451.9s
+    [W424 00:01:57.687874737 AllocatorConfig.cpp:28] Warning: PYTORCH_CUDA_ALLOC_CONF is deprecated
+"""
+
+
+def test_a_settings_dump_steps_without_prefix_and_spaced_values():
+    run = parse(SETTINGS_DUMP_AND_SPACED_VALUES).run
+    assert run.seed == 42 and run.world_size == 8
+    assert run.steps == 4948 and run.iterations == 20000 and run.train_time_s == pytest.approx(599.587)
+    assert run.bytes_code == 31_235 and run.bytes_total == 15_966_646  # the total counts the compressed code
+    assert run.calibration_s == pytest.approx(3.4)  # Hessians on training data: capped with training
+    assert run.score.name == "quantized_ttt_phased" and run.eval_time_s == pytest.approx(451.9)
+    assert [p.step for p in run.curve] == [4500, 4948] and run.curve[0].train_time_s == pytest.approx(534.0)
+
+
+# prs/pr1662/records/track_10min_16mb/2026-04-16_SP8192_3LayerRecur_HardOnset_NoTTT/eval_seeds42_314.log (trimmed)
+EVAL_ONLY_BANNERS = """
+    seed: 42
+    pre-quantization post-ema val_loss:2.80690313 val_bpb:1.08683017 eval_time:31023ms
+    GPTQ:collected 66 Hessians in 10.8s
+    Serialized model int6+brotli: 15838322 bytes
+    Total submission size int6+brotli: 15974578 bytes
+    final_int6_roundtrip val_loss:2.85535081 val_bpb:1.10558906 eval_time:1967ms
+    final_int6_sliding_window val_loss:2.81168312 val_bpb:1.08868098 eval_time:104577ms
+    === EVAL-ONLY COMPLETE rc=0 2026-04-16T07:12:52Z ===
+      gate lines:
+    pre-quantization post-ema val_loss:2.80690313 val_bpb:1.08683017 eval_time:31023ms
+    Total submission size int6+brotli: 15974578 bytes
+    final_int6_roundtrip val_loss:2.85535081 val_bpb:1.10558906 eval_time:1967ms
+    final_int6_sliding_window val_loss:2.81168312 val_bpb:1.08868098 eval_time:104577ms
+    === EVAL SEED 314 ===
+    Serialized model int6+brotli: 15862245 bytes
+    Total submission size int6+brotli: 15998501 bytes
+    final_int6_roundtrip val_loss:2.84412915 val_bpb:1.10124405 eval_time:1980ms
+    final_int6_sliding_window val_loss:2.80020987 val_bpb:1.08423854 eval_time:78487ms
+"""
+
+
+def test_eval_only_runs_split_at_banners_and_a_repeated_summary_is_not_a_run():
+    log = parse(EVAL_ONLY_BANNERS)
+    assert [(r.seed, r.score.val_bpb, r.bytes_total) for r in log.runs] == [(42, 1.08868098, 15_974_578),
+                                                                               (314, 1.08423854, 15_998_501)]
+    assert any("repeat the results" in w for w in log.warnings)
+    assert log.runs[0].eval_time_s == pytest.approx(1.967 + 104.577)  # the re-quantization is not evaluation
+
+
+# prs/pr1885/records/track_10min_16mb/2026-04-28_050_PPM_Mixture_AntiHijack/train_seed42.log (trimmed)
+SCORE_KEY_THEN_DIAGNOSTIC = """
+    seed: 42
+    4952/20000 val_loss: 2.3630 val_bpb: 1.0748
+    stopping_early: wallclock_cap train_time: 595980ms step: 4952/20000
+    Total submission size quantized+brotli: 15955912 bytes
+    ppm_full_native time=158.8s tokens=47851520 bytes_piece=164594398 bytes_sidecar=151074499 mix_bpb_piece=0.911350
+    ppm_native_submission_val_bpb: 0.992908
+    ppm_native:total_pass_time:255.7s
+    diagnostic quantized val_loss:2.34892698 val_bpb:1.07329827 eval_time:55511ms
+"""
+
+
+def test_a_score_named_by_its_key_and_a_diagnostic_after_it():
+    run = parse(SCORE_KEY_THEN_DIAGNOSTIC).run
+    assert run.score.name == "ppm_native_submission" and run.score.val_bpb == 0.992908
+    assert run.bytes_total == 15_955_912  # bytes_piece / bytes_sidecar are counts of text, not the artifact
