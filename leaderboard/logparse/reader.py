@@ -6,8 +6,8 @@ A log is read in blocks of bytes, and most of it never reaches Python:
   is found with plain substring searches and skipped whole;
 - one compiled regex finds, in C, the lines that can carry a fact: those at the left margin, and
   indented `key: value` lines of a settings dump (the indented body of source code never matches);
-- a series of 7 or more consecutive lines that start with the same word (progress lines: `tttg: c1/213`,
-  `ttt_chunk [12/1893]`) or the same 24 characters (a library's warnings and tracebacks under one
+- a series of 7 or more consecutive lines that start with the same word and the word after it (progress
+  lines: `tttg: c1/213`, `ttt_chunk [12/1893]`, `dttt:epoch 3/10`) or the same 24 characters (a library's warnings and tracebacks under one
   prefix) is read by its first and last line only, both marked as a series so that their times are
   taken as a cumulative clock;
 - a series of training step lines is read by its first and last line, every validation line, and
@@ -31,7 +31,7 @@ CURVE_SAMPLES = 100  # training lines kept from one series of step lines (valida
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
     rb"^(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+\n){%d,})"
-    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[])[^\n]*+\n(?:\3[^\n]*+\n){%d,}"
+    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?[A-Za-z_]*+)[^\n]*+\n(?:\3[^\n]*+\n){%d,}"
     rb"|(\S[^\n]{23})[^\n]*+\n(?:\4[^\n]*+\n){%d,}))"
     rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
     % (SERIES_MIN_LINES, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
