@@ -31,7 +31,7 @@ CURVE_SAMPLES = 100  # training lines kept from one series of step lines (valida
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
     rb"^(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+\n){%d,})"
-    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?[A-Za-z_]*+)[^\n]*+\n(?:\3[^\n]*+\n){%d,}"
+    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+\n(?:\3(?![A-Za-z_])[^\n]*+\n){%d,}"
     rb"|(\S[^\n]{23})[^\n]*+\n(?:\4[^\n]*+\n){%d,}))"
     rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
     % (SERIES_MIN_LINES, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
