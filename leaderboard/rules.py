@@ -277,8 +277,9 @@ def check_score_first(sub: Submission) -> Check:
     if hits:
         ref, line, text = hits[0]
         return Check("score_first", FAIL,
-                     f"{ref.label} line {line}: epochs of an optimizer after the artifact and before any evaluation: "
-                     f"the validation set is trained on before it is scored ({text[:80]!r}; C3, #1017)", VALIDITY,
+                     f"{ref.label} line {line}: epochs of an optimizer over the validation set after the artifact and "
+                     f"before the score: its tokens are trained on before they are scored ({text[:80]!r}; C3, #1017)",
+                     VALIDITY,
                      [{"log": r.log, "line": ln, "what": "adaptation before scoring"} for r, ln, _ in hits[:6]])
     return Check("score_first", PASS, "no adaptation on the validation set before it is scored", VALIDITY)
 

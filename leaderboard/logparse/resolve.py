@@ -159,12 +159,12 @@ def _before_artifact_work(run: Run) -> None:
     if len(improving) >= 2:
         val_loops += [(s.line, f"{s.name} val_bpb:{s.val_bpb}") for s in improving]
     run.val_loop_lines = val_loops
-    # epochs of an optimizer over a fixed set after the artifact and before its first evaluation: the
-    # validation set trained on before any of it was scored (C3, #1017); score-first adaptation prints
-    # scores as it goes, per chunk or document
-    first_score = next((s.line for s in run.stages if s.line > artifact and s.val_bpb is not None), run.last_line + 1)
+    # epochs of an optimizer over a fixed set after the artifact and before the score: the validation set
+    # trained on before the scoring pass that counts (C3, #1017); score-first adaptation prints its running
+    # score as it goes, per chunk or document, and never whole epochs without one
+    scored_at = run.score.line if run.score is not None else run.last_line + 1
     run.unscored_adaptation_lines = [(line, text) for line, text in run.loop_lines
-                                     if artifact < line < first_score and EPOCH.search(text)]
+                                     if artifact < line < scored_at and EPOCH.search(text) and "bpb" not in text]
 
 
 def _bytes(run: Run) -> None:
