@@ -10,7 +10,7 @@ import pytest
 import sentencepiece as spm
 
 from conftest import REPO
-from trainer.data import BOS_ID, embedded_documents, split_documents
+from trainer.data import BOS_ID, DataError, embedded_documents, prepare_embedded, split_documents
 from trainer.shards import read_shard, read_shard_header, write_shard
 
 REPO_ID = "willdepueoai/parameter-golf"
@@ -33,9 +33,9 @@ def test_embedded_dataset_layout_and_contents(embedded_data):
     assert sp.decode(first_val_ids) == sp.decode(sp.encode(docs_val[0]))
 
 
-def _fake_hub_cache(cache, files: dict[str, bytes]) -> None:
+def _fake_hub_cache(cache, files: dict[str, bytes], repo_id: str = REPO_ID) -> None:
     """The on-disk layout huggingface_hub uses for a cached dataset repo snapshot."""
-    repo_dir = cache / f"datasets--{REPO_ID.replace('/', '--')}"
+    repo_dir = cache / f"datasets--{repo_id.replace('/', '--')}"
     (repo_dir / "refs").mkdir(parents=True)
     (repo_dir / "refs" / "main").write_text(COMMIT)
     for name, data in files.items():
@@ -87,6 +87,36 @@ def test_fineweb_fetch_lays_out_the_community_tree(tmp_path, hub_cache):
         assert p.read_bytes() == files[f"datasets/datasets/fineweb10B_sp1024/{p.name}"]
     assert (data / "tokenizers" / "fineweb_1024_bpe.model").is_file()
     assert "fetched" in proc.stdout and "ready:" in proc.stdout
+
+
+def test_sp8192_comes_from_the_repository_the_records_use(tmp_path, embedded_data):
+    manifest = {
+        "datasets": [{"name": "fineweb10B_sp8192", "tokenizer_name": "sp_bpe_8192",
+                      "stats": {"files_train": 2, "files_val": 1}}],
+        "tokenizers": [{"name": "sp_bpe_8192", "model_path": "tokenizers/fineweb_8192_bpe.model"}],
+    }
+    files = {"datasets/manifest.json": json.dumps(manifest).encode(),
+             "datasets/tokenizers/fineweb_8192_bpe.model": b"a tokenizer",
+             "datasets/datasets/fineweb10B_sp8192/fineweb_val_000000.bin": _shard_bytes(tmp_path, 3000, 0),
+             "datasets/datasets/fineweb10B_sp8192/fineweb_train_000000.bin": _shard_bytes(tmp_path, 4000, 1)}
+    cache = tmp_path / "hub"
+    _fake_hub_cache(cache, files, repo_id="kevclark/parameter-golf")  # and nothing in the sp1024 repository
+    proc = _golf_data(tmp_path, cache, "--variant", "sp8192", "--train-shards", "1")
+    assert proc.returncode == 0, proc.stderr
+    dataset = tmp_path / "data" / "datasets" / "fineweb10B_sp8192"
+    assert (dataset / "fineweb_train_000000.bin").read_bytes() == files[
+        "datasets/datasets/fineweb10B_sp8192/fineweb_train_000000.bin"]
+    assert (tmp_path / "data" / "tokenizers" / "fineweb_8192_bpe.model").read_bytes() == b"a tokenizer"
+
+
+def test_embedded_data_with_an_8192_piece_tokenizer(tmp_path):
+    dataset = prepare_embedded(tmp_path, 8192, progress=lambda _: None)
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "tokenizers" / "embedded_8192_bpe.model"))
+    train = read_shard(dataset / "fineweb_train_000000.bin")
+    assert dataset.name == "embedded_sp8192" and sp.vocab_size() == 8192 and sp.bos_id() == BOS_ID
+    assert 4096 < int(train.max()) < 8192  # the larger vocabulary is really used
+    with pytest.raises(DataError, match="--vocab-size 100: the embedded tokenizer needs 260 to 65536 pieces"):
+        prepare_embedded(tmp_path, 100, progress=lambda _: None)
 
 
 def test_fineweb_fetch_keeps_good_files_and_replaces_corrupt_ones(tmp_path, hub_cache):
