@@ -67,12 +67,31 @@ def test_symlinks_to_secrets_and_symlink_loops_are_not_followed(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_a_tree_a_thousand_folders_deep_and_names_that_are_not_utf8(tmp_path):
+@pytest.fixture
+def deep_tree_cleanup():
+    """Remove the 1,000-deep tree bottom-up: shutil.rmtree (and pytest's own cleanup) would recurse too deep."""
+    made: list[Path] = []
+    yield made
+    for top in made:  # a chain of single folders: walk down, then remove from the bottom up
+        chain = [top]
+        while True:
+            subfolders = [Path(e.path) for e in os.scandir(chain[-1]) if e.is_dir(follow_symlinks=False)]
+            if not subfolders:
+                break
+            chain.append(subfolders[0])
+        for folder in reversed(chain):
+            for entry in os.scandir(folder):
+                os.unlink(entry.path)
+            folder.rmdir()
+
+
+def test_a_tree_a_thousand_folders_deep_and_names_that_are_not_utf8(tmp_path, deep_tree_cleanup):
     root = tmp_path / "records" / "track_10min_16mb"
     folder = root / "2026-05-03_Deep"
     folder.mkdir(parents=True)
     (folder / "train.log").write_bytes((GOOD / "train.log").read_bytes())
     deep = folder
+    deep_tree_cleanup.append(folder / "d")
     for _ in range(1000):  # one level at a time: os.makedirs itself recurses
         deep = deep / "d"
         deep.mkdir()
