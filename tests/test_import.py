@@ -224,3 +224,42 @@ def test_v3_to_v4_backfills_times_and_marks_folders_for_re_derivation(tmp_path):
     with sessions() as s:
         row = s.get(SubmissionRow, 1)
         assert (row.train_time_s, row.eval_time_s, row.compression_ratio, row.content_hash) == (599.5, 80.0, None, "")
+
+
+def test_two_imports_at_once_both_succeed(tmp_path):
+    db = f"sqlite:///{tmp_path / 'golf.db'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "launcher.cli", "import", str(RECORDS), "--db", db],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    assert all(code == 0 for _, _, code in results), results
+    assert all("IntegrityError" not in out + err for out, err, _ in results)
+    con = sqlite3.connect(tmp_path / "golf.db")
+    assert con.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 13
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT submission_id) FROM runs").fetchone() == (35, 13)
+
+
+def test_copies_are_linked_and_same_names_from_different_sources_never_overwrite(tmp_path):
+    """A PR re-adding a merged folder is stored as a copy; two PRs with one folder name keep both."""
+    corpus = tmp_path / "corpus"
+    a2 = RECORDS / "track_10min_16mb" / "2026-04-09_A2_Muon097_3Seed"
+    shutil.copytree(a2, corpus / "merged" / "records" / "track_10min_16mb" / a2.name)
+    shutil.copytree(a2, corpus / "pr7" / "records" / "track_10min_16mb" / a2.name)  # an identical copy
+    other = corpus / "pr8" / "records" / "track_10min_16mb" / a2.name  # same name, other content
+    shutil.copytree(a2, other)
+    (other / "train_seed0.log").unlink()
+    sessions = open_database(f"sqlite:///{tmp_path / 'g.db'}")
+    importer.import_paths(sessions, [corpus / "merged"], accepted=True)
+    importer.import_paths(sessions, [corpus / "pr7"], pr=7)
+    importer.import_paths(sessions, [corpus / "pr8"], pr=8)
+    with sessions() as s:
+        rows = {r.key: r for r in s.scalars(select(SubmissionRow))}
+        assert set(rows) == {f"records/track_10min_16mb/{a2.name}", f"pr7/records/track_10min_16mb/{a2.name}",
+                             f"pr8/records/track_10min_16mb/{a2.name}"}
+        merged = rows[f"records/track_10min_16mb/{a2.name}"]
+        assert rows[f"pr7/records/track_10min_16mb/{a2.name}"].copy_of_id == merged.id
+        assert rows[f"pr8/records/track_10min_16mb/{a2.name}"].copy_of_id is None
+        assert rows[f"pr8/records/track_10min_16mb/{a2.name}"].n_seeds == 2 and merged.n_seeds == 3
+        assert merged.accepted and rows[f"pr7/records/track_10min_16mb/{a2.name}"].pr_number == 7
+        # a copy of the accepted record is never judged against it
+        assert rows[f"pr7/records/track_10min_16mb/{a2.name}"].reference_key != merged.key

@@ -1,0 +1,32 @@
+"""golf against logs read by hand: 60 corpus folders drawn at random, read line by line by a person
+(tests/truth/sample_a.json, sample_b.json; how they were drawn and read is in each file). At least 98%
+of the per-run figures (val_bpb, val_loss, bytes, seed, steps, train and eval time) must agree."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import RECORDS
+
+TRUTH = Path(__file__).resolve().parent / "truth"
+sys.path.insert(0, str(TRUTH))
+from compare import compare, extract, golf_runs  # noqa: E402
+
+SHARED = RECORDS.parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folders = [f for name in ("a", "b") for f in json.loads((TRUTH / f"sample_{name}.json").read_text())["folders"]]
+    return extract(SHARED, folders, tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.mark.parametrize("sample", ["a", "b"])
+def test_figures_agree_with_the_hand_reading(corpus, sample):
+    truth = json.loads((TRUTH / f"sample_{sample}.json").read_text())
+    compared, wrong = compare(truth, golf_runs(corpus, list(truth["folders"])))
+    assert compared > 300
+    assert (compared - len(wrong)) / compared >= 0.98, "\n".join(wrong)
