@@ -37,6 +37,7 @@ GRAMMAR: dict[str, tuple[str, ...]] = {
     "result": ("path",),
 }
 HEADED = frozenset({"step", "warmup_step"})
+ARTIFACT_EVENTS = frozenset({"artifact", "size"})  # the artifact is on disk once one of these is logged
 FREE_FIELDS = frozenset({"config"})
 _HEAD = re.compile(r"^(\w+):(\S+)")
 _FIELD = re.compile(r"([A-Za-z_][\w.]*):(\S*)")

@@ -32,12 +32,14 @@ from urllib.parse import parse_qs, urlparse
 
 import psutil
 
+from golfcore.loggrammar import ARTIFACT_EVENTS, parse_event
 from golfcore.secrets import mask, redact, secret_values
 from .spec import WorkerSpec
 
 TERMINAL = ("done", "failed", "timeout", "cancelled")
 # A line saying the artifact is written: training is over and the evaluation clock starts.
-ARTIFACT_WRITTEN = re.compile(r"(?i)(serialized model|total submission size|^artifact\b|^size bytes_total)")
+# the artifact is on disk: golf's own event, or the baseline's size lines that most scripts keep
+BASELINE_ARTIFACT_LINE = re.compile(r"(?i)(serialized model|total submission size)")
 OUTPUT_FILES = re.compile(r"^(train\.log|result\.json|worker\.json|state\.json|final_model[\w.+-]*)$")
 TOKEN_ENV = "GOLF_WORKER_TOKEN"
 GRACE_S = 10.0  # between SIGTERM and SIGKILL
@@ -152,6 +154,11 @@ def reap_children() -> None:
         if pid == 0:
             return
 
+
+
+def writes_artifact(line: str) -> bool:
+    event = parse_event(line)
+    return event.name in ARTIFACT_EVENTS if event is not None else bool(BASELINE_ARTIFACT_LINE.search(line))
 
 
 def script_command(spec: WorkerSpec, workdir: Path) -> list[str]:
@@ -280,7 +287,7 @@ class Worker:
 
     def _tee(self) -> None:
         for line in self.proc.stdout:
-            if self.artifact_at is None and ARTIFACT_WRITTEN.search(line):
+            if self.artifact_at is None and writes_artifact(line):
                 self.artifact_at = time.monotonic()
             self.log(line)
 
