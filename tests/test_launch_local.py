@@ -50,15 +50,26 @@ def test_three_seeds_end_to_end(embedded_data, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for seed in (1, 2, 3):
         assert f"seed {seed}: done" in proc.stdout
-    assert "needs-review" in proc.stdout  # embedded data: a practice run, every other check passes
+    # embedded data: a practice run that breaks no rule but cannot rank, and there is no record to beat
+    assert "VALID  trio" in proc.stdout
     db = tmp_path / "golf.db"
-    assert rows(db, "SELECT state, verdict FROM launches") == [("done", "needs-review")]
+    assert rows(db, "SELECT state, verdict FROM launches") == [("done", "valid")]
     seeds = rows(db, "SELECT seed, state, attempt, step, total_steps, val_bpb, gpu_seconds FROM launch_seeds ORDER BY seed")
     assert [(s, st, a, step, total) for s, st, a, step, total, _, _ in seeds] == [(n, "done", 1, 30, 30) for n in (1, 2, 3)]
     assert all(bpb and 2 < bpb < 6 and gpu_s > 0 for *_, bpb, gpu_s in seeds)
     # live curves were streamed in, and the finished group was imported as a submission
     assert rows(db, "SELECT COUNT(DISTINCT seed_id) FROM launch_points WHERE val_bpb IS NOT NULL") == [(3,)]
-    assert rows(db, "SELECT key, n_seeds FROM submissions") == [("track_10min_16mb/trio", 3)]
+    assert rows(db, "SELECT key, n_seeds, verdict FROM submissions") == [("trio", 3, "valid")]
+    # one analysis: the launch's printout, the database, `golf check` and the web page say the same
+    check_group = golf(["check", str(tmp_path / "runs" / "trio"), "--json"], env, tmp_path)
+    checked = json.loads(check_group.stdout)["submissions"][0]
+    from fastapi.testclient import TestClient
+
+    from leaderboard.web import create_app
+    page = TestClient(create_app(f"sqlite:///{db}")).get("/api/submissions/1").json()
+    assert checked["verdict"] == page["verdict"] == "valid"
+    assert [c["status"] for c in checked["checks"]] == [c["status"] for c in page["checks"]]
+    assert all(f"{c['status']:>7}  {c['id']}:" in proc.stdout for c in checked["checks"])
     transitions = [m for (m,) in rows(db, "SELECT message FROM events WHERE kind = 'seed_state' AND subject = 'trio/seed1'")]
     assert transitions[0] == "queued -> submitted" and transitions[-1].startswith("running -> done")
     group = tmp_path / "runs" / "trio"
