@@ -14,7 +14,8 @@ import re
 
 from .values import to_int
 
-SIZE_PHRASE = re.compile(r"([A-Za-z][\w +\-()/.]{0,80}?)\s*:\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)
+SIZE_VALUE = re.compile(r":\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)  # the label is what precedes the colon
+LABEL_START = re.compile(r".*[|,;\]]\s*")
 SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\s*(\d[\d,]*)\s*B", re.I)
 SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
 BUDGET = re.compile(r"\bbudget:(\d+)/(\d+)")
@@ -36,16 +37,26 @@ def _model_kind(label: str) -> str:
     return "model"
 
 
+def _phrases(line: str):
+    """(label, number) of each `<label>: <number> bytes` (or `...B`) in the line."""
+    start = 0
+    for m in SIZE_VALUE.finditer(line):
+        head = line[start:m.start()]
+        cut = LABEL_START.match(head)
+        yield head[cut.end():] if cut else head, m.group(1)
+        start = m.end()
+
+
 def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int]]:
     if any(word in lower for word in NOT_THE_ARTIFACT[:2]):
         return []  # launcher wrappers report the script they send, not the artifact
     found: list[tuple[str, int]] = []
-    m = SUM_FORM.search(line)
+    m = SUM_FORM.search(line) if " + " in line else None
     if m:
         model, code, total = (to_int(g) for g in m.groups())
         return [(k, v) for k, v in (("model", model), ("code_plain", code), ("total", total)) if v is not None]
-    if "bytes" in lower or re.search(r"\dB\b", line):
-        for label, number in SIZE_PHRASE.findall(line):
+    if "bytes" in lower or "B" in line:
+        for label, number in _phrases(line):
             label_l = label.lower().strip()
             value = to_int(number)
             if value is None or any(word in label_l for word in NOT_THE_ARTIFACT):
@@ -76,7 +87,7 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
         if value is not None:
             found.append(("code_plain", value))
-    budget = BUDGET.search(line)
+    budget = BUDGET.search(line) if "budget:" in line else None
     if budget:
         found.append(("total", int(budget.group(1))))
     if not found and ("size" in lower or "total" in lower) and ("code" in lower or "model" in lower or "|" in line):
