@@ -55,8 +55,8 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
             if line.kind == "code_start":
                 continue
         elif run.stages and (run.size_lines or not run.has_training) and (
-                line.kind == "banner" or ("seed" in line.text and _another_seed(run, line.text))):
-            current = _new_run(readers, line.number)  # a finished run, then a banner or another seed
+                line.kind == "banner" or (line.text[:1] in "[=#" and "seed" in line.text and _another_seed(run, line.text))):
+            current = _new_run(readers, line.number)  # a finished run, then a banner or a header with another seed
         current.run.last_line = line.number
         current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)

@@ -302,7 +302,8 @@ class CommunityReader:
         run = self.run
         if "seed" in kv:
             seed = to_int(kv["seed"])
-            if seed is not None and seed >= 0:
+            # after the loop, a seed is some component's (`spinquant:baked seed:20260416`) unless none was seen
+            if seed is not None and seed >= 0 and (self.in_training or not run.seeds):
                 bounded_append(run.seeds, (seed, n))
         elif "seed" in lower:
             m = SEED_WORD.search(line) if ("=" in line[:2] or "#" in line[:2] or not kv) else None
