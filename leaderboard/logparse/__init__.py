@@ -22,7 +22,7 @@ from .model import CurvePoint, ParsedLog, Run, Stage, Timer
 from .reader import MAX_LINE_CHARS, LineReader
 from .resolve import finish
 
-SEED_IN_TEXT = re.compile(r"""\bseed['"]?\s*[:=]\s*(\d+)""", re.I)
+SEED_IN_TEXT = re.compile(r"""\bseed['"]?\s*[:=]?\s*(\d+)""", re.I)
 
 __all__ = ["CurvePoint", "ParsedLog", "Run", "Stage", "Timer", "parse_file", "parse_lines", "parse_stream"]
 
@@ -54,9 +54,9 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
                 readers[-1] = current = GolfReader(current.run)
             if line.kind == "code_start":
                 continue
-        elif run.stages and (run.size_lines or not run.has_training) and (
-                line.kind == "banner" or (line.text[:1] in "[=#" and "seed" in line.text and _another_seed(run, line.text))):
-            current = _new_run(readers, line.number)  # a finished run, then a banner or a header with another seed
+        elif run.stages and (run.size_lines or not run.has_training) and line.text[:1] in "[=#" \
+                and _starts_another_seed(run, line):
+            current = _new_run(readers, line.number)  # a finished run, then a banner or header naming another seed
         current.run.last_line = line.number
         current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)
@@ -78,9 +78,13 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
     return ParsedLog(path, runs, reader.lines, warnings)
 
 
-def _another_seed(run: Run, text: str) -> bool:
-    m = SEED_IN_TEXT.search(text)
-    return m is not None and bool(run.seeds) and int(m.group(1)) != run.seeds[0][0]
+def _starts_another_seed(run: Run, line) -> bool:
+    """`=== EVAL SEED 314 ===`, `[STAGE 1/4] ... 'seed': 7`: a header of the next run (a section banner
+    such as `=== V6 + TTT ===` is not)."""
+    m = SEED_IN_TEXT.search(line.text)
+    if m is None:
+        return False
+    return not run.seeds or int(m.group(1)) != run.seeds[0][0]
 
 
 def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
