@@ -91,8 +91,8 @@ def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
     """A run with no training whose results all repeat the run before it is that run's summary."""
     kept = runs[:1]
     for run in runs[1:]:
-        before = {(s.name, s.val_bpb, s.val_loss) for s in kept[-1].stages}
-        if not run.has_training and run.stages and all((s.name, s.val_bpb, s.val_loss) in before for s in run.stages):
+        before = {(s.val_bpb, s.val_loss) for s in kept[-1].stages}
+        if not run.has_training and run.stages and all((s.val_bpb, s.val_loss) in before for s in run.stages):
             warnings.append(f"lines {run.first_line}-{run.last_line} repeat the results of lines "
                             f"{kept[-1].first_line}-{kept[-1].last_line}")
             kept[-1].last_line = run.last_line

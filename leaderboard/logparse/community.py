@@ -91,7 +91,7 @@ class CommunityReader:
                 self.step(n, line, m, stamp)
                 return
             if first in "sS":
-                if line[:8].lower() == "stopping":
+                if line[:14].lower() in ("stopping_early", "stopping early"):
                     self.stop(n, line, stamp)
                     self.hints(n, line, line.lower(), tokens(line))
                     return

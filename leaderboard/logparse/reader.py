@@ -171,7 +171,7 @@ class LineReader:
         if ('f"' in text or "f'" in text or "print(" in text or "log(" in text or "log0(" in text or "self." in text
                 or "return" in text or "lambda" in text or ".format(" in text or "{" in text) and CODE_SIGNS.search(text):
             return None  # a fragment of source code, e.g. an f-string template that looks like a result
-        if first in HEADER_FIRST and RUN_HEADER.match(text):
+        if first in HEADER_FIRST and not indented and RUN_HEADER.match(text):
             return Line(number, text, stamp, "header")
         if first in "=#*-" and BANNER.match(text):
             return Line(number, text, stamp, "banner")
