@@ -32,7 +32,7 @@ DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfinew
 TOKENIZER_NAME = re.compile(r"\bfineweb_(\d+)_bpe(\w*?)(?:\.model\b|$|\s)")
 GPU_NAME = re.compile(r"NVIDIA ((?:GeForce )?(?:RTX )?(?:H|A|B|L|GH|GB)?\d+[\w ]*?(?:SXM\d?|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
 GPU_SPEC = re.compile(r"\b(\d+)\s*[x×]\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
-SEED_WORD = re.compile(r"\bseed\s*[:=#]?\s*(\d{1,12})\b", re.I)
+SEED_WORD = re.compile(r"(?<![\w/.\-])seed[\s:=#]+(\d{1,12})\b", re.I)  # not seed314 inside a path
 COMPACT_SEED = re.compile(r"^(?:model_)?params[:=]\S+.*\bs:(\d+)\b", re.I)  # "params:N L:10 ... ws:8 s:42"
 WORLD_SIZE_WORDS = ("world_size", "nproc_per_node", "num_gpus", "n_gpus", "gpus")
 
@@ -174,8 +174,8 @@ class CommunityReader:
 
     # ---- evaluation results
     def stage(self, n: int, line: str, kv: dict[str, str], stamp: float | None) -> None:
+        """An evaluation result; during the loop (`*** NEW BEST val_loss:1.48 ***`) it does not end it."""
         run = self.run
-        self.end_training()
         name = kv.get("stage") or stage_name(line)
         exact = name.endswith("_exact")
         if exact:
@@ -290,7 +290,8 @@ class CommunityReader:
             bounded_append(run.size_lines, n)
             if stamp is not None:
                 run.timestamps.setdefault(f"size@{n}", stamp)
-            self.end_training()
+            if run.has_training:  # a size stated before any step (a parameter count, a budget) ends nothing
+                self.end_training()
 
     def end_training(self) -> None:
         self.in_training = False

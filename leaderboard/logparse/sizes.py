@@ -18,6 +18,8 @@ SIZE_VALUE = re.compile(r":\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)  # the label 
 LABEL_START = re.compile(r".*[|,;\]]\s*")
 SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\s*(\d[\d,]*)\s*B", re.I)
 SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
+UNIT = re.compile(r"\d\s*(?:B|bytes|MB)\b")  # a line of sizes says them in bytes somewhere
+SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
 BUDGET = re.compile(r"\bbudget:(\d+)/(\d+)")
 KEY_NOT_THE_ARTIFACT = ("cap", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
 NOT_THE_ARTIFACT = ("upload", "script size", "payload", "limit", "headroom", "remaining", "budget left")
@@ -90,7 +92,7 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
     budget = BUDGET.search(line) if "budget:" in line else None
     if budget:
         found.append(("total", int(budget.group(1))))
-    if not found and ("size" in lower or "total" in lower) and ("code" in lower or "model" in lower or "|" in line):
+    if not found and ("size" in lower or "total" in lower) and UNIT.search(line) and SUMMARY_WORDS.search(lower):
         words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}
         for word, kind in (("total", "total"), ("size", "total"), ("model", "model"), ("code", "code_plain")):
             if words.get(word) is not None and not (kind == "total" and any(k == "total" for k, _ in found)):
