@@ -283,9 +283,11 @@ class CommunityReader:
                 artifact = True
             elif kind == "model_raw":
                 run.bytes_model_raw = value
+                bounded_append(run.other_size_lines, n)
             elif kind.startswith("code_"):
                 run.code_sizes[kind[5:]] = value
                 run.note(f"bytes_code_{kind[5:]}", n)
+                bounded_append(run.other_size_lines, n)
         if artifact:
             bounded_append(run.size_lines, n)
             if stamp is not None:

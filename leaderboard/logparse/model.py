@@ -71,6 +71,7 @@ class Run:
     training_end_line: int | None = None
     artifact_line: int | None = None  # set by an explicit event, else resolved from size_lines
     size_lines: list[int] = field(default_factory=list)  # lines stating the artifact's (or model's) size
+    other_size_lines: list[int] = field(default_factory=list)  # the raw model's or the code's size
     timers: list[Timer] = field(default_factory=list)  # after the training loop, outside stages
     loop_lines: list[tuple[int, str]] = field(default_factory=list)  # epoch/step lines with loss or lr after the loop
     explicit_eval_total: float | None = None

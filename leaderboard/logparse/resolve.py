@@ -190,12 +190,17 @@ def _bytes(run: Run) -> None:
 
 def _artifact_line(run: Run) -> int | None:
     """Where the artifact was written: the last size statement before the first evaluation after
-    training (a raw size, then calibration, then the compressed size all come before it)."""
+    training (a raw size, then calibration, then the compressed size all come before it). A log that
+    states only the raw model or the code is taken at those lines; one that sums its sizes up after its
+    evaluations wrote the artifact before them."""
     end = run.training_end_line or 0
-    sizes = [n for n in run.size_lines if n > end] or run.size_lines
+    sizes = [n for n in run.size_lines if n > end] or run.size_lines or \
+        [n for n in run.other_size_lines if n > end]
     if not sizes:
         return None
-    first_eval = next((s.line for s in run.stages if s.line > sizes[0] and not s.diagnostic), None)
+    first_eval = next((s.line for s in run.stages if s.line > end and not s.diagnostic), None)
+    if first_eval is not None and run.has_training and sizes[0] > first_eval:
+        return first_eval - 1  # the sizes are a summary after the evaluations
     before = [n for n in sizes if first_eval is None or n < first_eval]
     return before[-1] if before else sizes[0]
 

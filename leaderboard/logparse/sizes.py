@@ -81,8 +81,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
             found.append(("total", value))
         elif "code" in key:
             found.append(("code_plain", value))
-        elif "model" in key:
-            found.append(("model_raw" if "raw" in key else "model", value))
+        elif "model" in key or "compressed" in key:
+            found.append(("model_raw" if "raw" in key or "uncompressed" in key else "model", value))
         elif "artifact" in key:
             found.append(("artifact", value))
     if "code" in kv and not found and ("artifact" in lower or "budget" in lower):
