@@ -162,7 +162,7 @@ def _drive(sessions, plan, db: str | None, detach: bool) -> None:
         render({"submissions": [outcome.report], "errors": []}, console)
         console.print(f"files: {plan.runs_dir / plan.group}   package: golf package {plan.group} "
                       f"--name NAME --author AUTHOR --github-id ID", highlight=False)
-    if outcome.state != "done":
+    if outcome.state != "done" or outcome.verdict == "invalid":  # like golf check: a broken rule is a failure
         raise typer.Exit(1)
 
 

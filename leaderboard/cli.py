@@ -34,12 +34,12 @@ def register(app: typer.Typer) -> None:
         app.command(name)(fn)
 
 
-def open_db(db: str | None):
-    """The sessionmaker for --db, or one clear line: a bad URL, a locked or newer database."""
+def open_db(db: str | None, write: bool = True):
+    """The sessionmaker for --db, or one clear line: a bad URL, a damaged, locked or newer database."""
     from .db import database_url, open_database
 
     try:
-        return open_database(db)
+        return open_database(db, write=write)
     except Exception as exc:
         fail(f"cannot open {mask_url(database_url(db))}: {redact(str(exc))}")
 
@@ -65,7 +65,7 @@ def _existing_db(db: str | None):
         fail(f"--db: not a database URL ({redact(str(exc))})")
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
         return None
-    return open_db(db)
+    return open_db(db, write=False)
 
 
 @command

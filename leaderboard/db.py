@@ -10,10 +10,11 @@ import os
 from datetime import datetime, timezone
 from typing import Callable
 
+from sqlalchemy import exc
 from sqlalchemy import (
     Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event, inspect, text,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 DEFAULT_URL = "sqlite:///golf.db"
@@ -320,17 +321,24 @@ def schema_version(conn: Connection) -> int:
     return int(conn.execute(text("SELECT version FROM schema_version")).scalar() or 0)
 
 
+class DatabaseError(RuntimeError):
+    """A database golf cannot use: damaged, or made by a newer golf."""
+
+
 def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations, each in its own transaction; returns the final version."""
+    """Apply the missing migrations, each in its own transaction; returns the final version. A
+    database already at the target is only read (it may be read-only)."""
+    with engine.connect() as conn:
+        current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise DatabaseError(f"the database has schema version {current}, newer than this golf ({SCHEMA_VERSION}); "
+                            "upgrade golf")
+    if current >= target:
+        return current
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
         if conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == 0:
             conn.execute(text("INSERT INTO schema_version (version) VALUES (0)"))
-    current = 0
-    with engine.connect() as conn:
-        current = schema_version(conn)
-    if current > SCHEMA_VERSION:
-        raise RuntimeError(f"the database has schema version {current}, newer than this golf ({SCHEMA_VERSION}); upgrade golf")
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
             MIGRATIONS[version - 1](conn)
@@ -338,7 +346,40 @@ def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
     return max(current, target)
 
 
-def open_database(url: str | None = None) -> sessionmaker[Session]:
+def check_integrity(engine: Engine) -> None:
+    """SQLite's quick check, before anything is written: a damaged file is said to be damaged."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        problems = [row[0] for row in conn.execute(text("PRAGMA quick_check")).fetchmany(3)]
+    if problems != ["ok"]:
+        raise DatabaseError(f"the database file is damaged ({'; '.join(problems)[:200]}); restore a backup or "
+                            "import into a new file")
+
+
+def open_database(url: str | None = None, write: bool = True) -> sessionmaker[Session]:
+    """The database, migrated to this golf's schema; `write=False` for a reader (`golf check`, a read-only
+    `golf serve`): nothing is written when nothing needs migrating, and no integrity check is run."""
     engine = make_engine(url)
-    migrate(engine)
+    try:
+        if write:
+            check_integrity(engine)
+        migrate(engine)
+    except DatabaseError:
+        engine.dispose()
+        raise
+    except exc.DatabaseError as error:  # not a database at all, or damaged beyond reading its schema
+        engine.dispose()
+        readonly = _read_only_sqlite(database_url(url)) if not write else None
+        if readonly is not None and "unable to open" in str(error.orig):
+            return open_database(readonly, write=False)  # a read-only folder: no -wal / -shm files can be made
+        raise DatabaseError(f"cannot read the database: {str(error.orig).splitlines()[0][:200]}") from None
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _read_only_sqlite(url: str) -> str | None:
+    """The same SQLite file opened immutable (no locks, no -wal / -shm), for reading from a read-only place."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database.startswith("file:"):
+        return None
+    return f"sqlite:///file:{parsed.database}?mode=ro&immutable=1&uri=true"

@@ -106,7 +106,7 @@ class PublishedFolder(BaseModel):
 
 
 def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: Path | None = None) -> FastAPI:
-    sessions: sessionmaker[Session] = open_database(db_url)
+    sessions: sessionmaker[Session] = open_database(db_url, write=token is not None)  # read-only unless publishing
     app = LeaderboardApp(title="golf leaderboard", version="0.1.0", docs_url=None, redoc_url=None,  # no CDN scripts
                   description="Parameter Golf submissions, every number re-derived from their logs.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,5 +1,6 @@
 """`golf import` into a real SQLite file: keyed by source, idempotent, atomic per folder, safe to kill and
 to run twice at once, upgradable in place with every id kept."""
+import json
 import os
 import shutil
 import signal
@@ -263,3 +264,43 @@ def test_copies_are_linked_and_same_names_from_different_sources_never_overwrite
         assert merged.accepted and rows[f"pr7/records/track_10min_16mb/{a2.name}"].pr_number == 7
         # a copy of the accepted record is never judged against it
         assert rows[f"pr7/records/track_10min_16mb/{a2.name}"].reference_key != merged.key
+
+
+def test_a_damaged_database_is_said_to_be_damaged_and_nothing_is_imported(tmp_path):
+    db = tmp_path / "golf.db"
+    assert golf("import", str(RECORDS / "track_10min_16mb"), "--db", f"sqlite:///{db}").returncode == 0
+    data = bytearray(db.read_bytes())
+    for page in range(2, len(data) // 4096):  # scribble over the b-tree pages, keep the header
+        data[page * 4096 + 8: page * 4096 + 64] = b"\xff" * 56
+    db.write_bytes(bytes(data))
+    for args in (("import", str(RECORDS)), ("check", str(RECORDS / "track_10min_16mb"), "--against", "best")):
+        proc = golf(*args, "--db", f"sqlite:///{db}")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "damaged" in proc.stderr or "cannot read the database" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1  # one line
+        assert "imported" not in proc.stdout
+
+
+def test_a_database_in_a_read_only_folder_is_served(tmp_path):
+    """A database on a read-only mount: SQLite can make no -wal / -shm file there. (The folder is made
+    immutable with chattr: root, who runs these tests, writes through plain permissions.)"""
+    from fastapi.testclient import TestClient
+
+    from leaderboard.web import create_app
+
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    db = folder / "golf.db"
+    assert golf("import", str(RECORDS / "track_10min_16mb"), "--db", f"sqlite:///{db}").returncode == 0
+    before = db.read_bytes()
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    try:
+        client = TestClient(create_app(f"sqlite:///{db}"))
+        assert client.get("/").status_code == 200 and client.get("/api/leaderboard").json()["total"] == 10
+        served = subprocess.run([sys.executable, "-m", "launcher.cli", "check", str(RECORDS / "track_10min_16mb"),
+                                 "--db", f"sqlite:///{db}", "--json"], capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert json.loads(served.stdout)["submissions"] and "Traceback" not in served.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert db.read_bytes() == before

@@ -246,3 +246,31 @@ def test_local_workers_get_secrets_by_environment_not_on_disk(tmp_path, monkeypa
     job = plan.job(1)
     assert job.secret_env == {"HF_TOKEN": SECRET} and job.spec.env == {"NUM_LAYERS": "2"}
     assert SECRET not in job.spec.to_json()
+
+
+LIAR = """
+import os
+from golfcore.loggrammar import format_event, ms
+seed = os.environ["SEED"]
+print(format_event("golf_trainer", version="x", seed=seed, device="cpu", world_size=1), flush=True)
+print(format_event("step", "5/5", train_loss="3.0", train_time=ms(1.0)), flush=True)
+print(format_event("train_done", steps=5, train_time=ms(1.0), stop="iterations"), flush=True)
+with open("final_model.int8.brotli", "wb") as fh:  # 20,000,000 bytes, as a file: more than the log says
+    fh.truncate(20_000_000)
+print(format_event("artifact", path="final_model.int8.brotli", bytes_model=15_000_000, artifact_time=ms(0.1)), flush=True)
+print(format_event("size", bytes_total=15_050_000, bytes_model=15_000_000, bytes_code=50_000, limit=16_000_000), flush=True)
+print(format_event("eval", stage="roundtrip", val_loss="2.0", val_bpb="1.2", eval_time=ms(1.0), diagnostic=0), flush=True)
+print(format_event("score", stage="roundtrip", val_loss="2.0", val_bpb="1.2", eval_time=ms(1.0)), flush=True)
+"""
+
+
+def test_the_artifact_files_size_is_the_truth_and_an_invalid_group_fails_the_launch(embedded_data, tmp_path):
+    script = tmp_path / "train_gpt.py"
+    script.write_text(LIAR)
+    env = launcher_env(tmp_path, embedded_data)
+    proc = golf(["launch", str(script), "--seeds", "1", "--name", "liar", "-e", f"PYTHONPATH={REPO}"], env, tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:]  # like golf check: the group breaks a rule
+    assert "INVALID  liar" in proc.stdout and "the artifact file holds 20,000,000" in proc.stdout
+    check = golf(["check", str(tmp_path / "runs" / "liar"), "--json"], env, tmp_path)
+    size = next(c for c in json.loads(check.stdout)["submissions"][0]["checks"] if c["id"] == "artifact_size")
+    assert check.returncode == 1 and size["status"] == "fail" and "20,050,000 bytes > 16,000,000" in size["message"]
