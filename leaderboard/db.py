@@ -7,6 +7,7 @@ an ordered list of migrations, so a database made by an older golf is upgraded i
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -327,7 +328,19 @@ class DatabaseError(RuntimeError):
 
 def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
     """Apply the missing migrations, each in its own transaction; returns the final version. A
-    database already at the target is only read (it may be read-only)."""
+    database already at the target is only read (it may be read-only). Two golfs opening a new file at
+    once both succeed: the one that loses the race finds the work done and reads it again."""
+    for attempt in range(5):
+        try:
+            return _migrate(engine, target)
+        except exc.OperationalError as error:
+            if attempt == 4 or not any(word in str(error.orig) for word in ("already exists", "locked", "duplicate")):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _migrate(engine: Engine, target: int) -> int:
     with engine.connect() as conn:
         current = schema_version(conn)
     if current > SCHEMA_VERSION:
@@ -341,6 +354,8 @@ def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
             conn.execute(text("INSERT INTO schema_version (version) VALUES (0)"))
     for version in range(current + 1, target + 1):
         with engine.begin() as conn:
+            if schema_version(conn) >= version:  # another golf got here first
+                continue
             MIGRATIONS[version - 1](conn)
             conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
     return max(current, target)
