@@ -47,6 +47,10 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
     for line in reader:
         current = readers[-1]
         run = current.run
+        if line.kind == "steps":
+            current.read_steps(line.lines)
+            run.last_line = line.lines[-1][0]
+            continue
         if line.kind == "code_start" or line.kind == "header":
             if run.has_results:
                 current = _new_run(readers, line.number)

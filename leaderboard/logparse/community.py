@@ -74,6 +74,46 @@ def stage_name(line: str) -> str:
     return name[:200]
 
 
+INERT_CACHE_SIZE = 100_000  # distinct lines remembered; logs repeat settings dumps and library chatter
+
+
+def is_inert(line: str) -> bool:
+    """True when reading the line can change no run, whatever the run's state (its timestamp aside):
+    the checks of `CommunityReader.read`, each answered the way that keeps the line when in doubt."""
+    first = line[0]
+    if first.isdigit() or first in "sS":
+        if STEP_AT_START.match(line) or (first in "sS" and (line[:14].lower() in ("stopping_early", "stopping early")
+                                                            or STEP_NO_TOTAL.match(line))):
+            return False
+    lower = line.lower()
+    if HINT_WORDS.search(lower) or "peak memory" in lower or lower.startswith("peak_memory"):
+        return False
+    kv = tokens(line)
+    if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
+        return False
+    if SIZE_WORDS.search(lower) and read_sizes(line, lower, kv):
+        return False
+    if any(key in kv for key in ("total_eval_time", "eval_time_s", "train_time_s", "stop_step", "total_train_time")):
+        return False
+    if any(key in TIMER_KEYS or key.endswith("_time") for key in kv):
+        return False
+    if LOOP_COUNTER.search(line) and LOOP_SIGNAL.search(line):
+        return False
+    return not (IN_SECONDS.search(line) or DURATION_IN_PARENS.search(line))
+
+
+_inert_lines: dict[str, bool] = {}
+
+
+def _inert(line: str) -> bool:
+    known = _inert_lines.get(line)
+    if known is None:
+        if len(_inert_lines) >= INERT_CACHE_SIZE:
+            _inert_lines.clear()
+        known = _inert_lines[line] = is_inert(line)
+    return known
+
+
 class CommunityReader:
     """Turns lines into facts on one run. `in_training` is True until the training loop ends."""
 
@@ -84,6 +124,10 @@ class CommunityReader:
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:
+        if _inert(line):
+            if stamp is not None and not self.in_training:
+                self.run.timestamps["last"] = stamp
+            return
         first = line[0]
         if first.isdigit() or first in "sS":
             m = STEP_AT_START.match(line)
@@ -121,6 +165,13 @@ class CommunityReader:
         return True
 
     # ---- training steps
+    def read_steps(self, lines: list[tuple[int, str]]) -> None:
+        """A series of step lines (see reader.StepLines): each is a curve point."""
+        for n, line in lines:
+            m = STEP_AT_START.match(line)
+            if m is not None:
+                self.step(n, line, m, None)
+
     def step(self, n: int, line: str, m: re.Match, stamp: float | None) -> bool:
         """A step line: a curve point and the loop's clock. False when it is only a counter."""
         run = self.run

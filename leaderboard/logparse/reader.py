@@ -19,7 +19,6 @@ margin outside those regions is skipped with a small state machine.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from datetime import datetime, timezone
 from typing import IO, Iterator, NamedTuple
 
@@ -30,17 +29,17 @@ CURVE_SAMPLES = 100  # training lines kept from one series of step lines (valida
 
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
-    rb"^(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+\n){%d,})"
-    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+\n(?:\3(?![A-Za-z_])[^\n]*+\n){%d,}"
-    rb"|(\S[^\n]{23})[^\n]*+\n(?:\4[^\n]*+\n){%d,}))"
+    # a match starts at the newline before its line: a literal first byte lets the scan skip in C
+    rb"\n(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+)(?:\n(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+){%d,}+)"
+    rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+(?:\n\3(?![A-Za-z_])[^\n]*+){%d,}+"
+    rb"|(\S[^\n]{23})[^\n]*+(?:\n\4[^\n]*+){%d,}+))"
     rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
-    % (SERIES_MIN_LINES, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
+    % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
 SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
 RESULTS_AT_MARGIN = (b"\nstep:", b"\nfinal_", b"\nstopping_early", b"\nTotal submission", b"\nSerialized model")
 SUBSET_WORDS = (b"limited", b"subset", b"partial")  # an indented line with one of these is read too
 SUBSET_LINE = re.compile(rb"[ \t]+\S.*\b(?:limited|subset|partial)\b")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
-CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
 CONTROL_BYTES = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(0x0e, 0x1b)) + bytes(range(0x1c, 0x20))
 # prefixes a logger or a launcher puts before the text: epoch seconds, ISO / bracketed dates and
 # clocks, [rank0]:, INFO:, `train.py:123]`
@@ -77,6 +76,25 @@ class Line(NamedTuple):
     kind: str  # "text" | "series" | "code_start" | "header" | "banner"
 
 
+CACHED_LINE_BYTES = 256  # lines this short are remembered: a log repeats its settings and its library's chatter
+CACHED_LINES = 50_000
+_classified: dict[bytes, tuple[str, str]] = {}  # a line's bytes -> (text, kind), for a line with no timestamp
+
+
+def _remember(raw: bytes, classified: tuple[str, str]) -> None:
+    if len(_classified) >= CACHED_LINES:
+        _classified.clear()
+    _classified[raw] = classified
+
+
+class StepLines(NamedTuple):
+    """A series of training step lines, sampled: (line number, text) pairs, read in one call."""
+
+    number: int
+    lines: list[tuple[int, str]]
+    kind: str = "steps"
+
+
 class LineReader:
     """Iterate the lines worth reading of a byte stream; counts what it skipped or cut."""
 
@@ -87,7 +105,7 @@ class LineReader:
         self.garbage = 0
         self.in_code = False
 
-    def __iter__(self) -> Iterator[Line]:
+    def __iter__(self) -> Iterator[Line | StepLines]:
         number = 0
         rest = b""
         while True:
@@ -102,32 +120,45 @@ class LineReader:
                 rest = self._skip_overlong()
                 number += 1
                 continue
-            block, rest = data[:end], data[end:]
+            block, rest = b"\n" + data[:end], data[end:]  # the newline before the first line: see CANDIDATE
             if b"\r" in block:
                 block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if b"\x1b" in block:
                 block = ANSI.sub(b"", block)
-            controls = [m.start() for m in CONTROL.finditer(block)] \
-                if len(block.translate(None, CONTROL_BYTES)) != len(block) else []
-            position = 0
+            controls = len(block.translate(None, CONTROL_BYTES)) != len(block)
+            position = 1
             for start, raw, kind in _candidates(block):
                 number += block.count(b"\n", position, start)
                 position = start
+                if kind == "steps":
+                    steps = self._steps(number + 1, raw, controls)
+                    if steps.lines:
+                        yield steps
+                    continue
                 if kind == "source":  # a whole region of embedded source code, skipped in C
                     self.in_code = False
                     yield Line(number + 1, raw.decode("utf-8", "replace"), None, "code_start")
                     continue
+                cacheable = kind == "text" and not self.in_code and len(raw) <= CACHED_LINE_BYTES
+                if cacheable and raw in _classified:
+                    text, line_kind = _classified[raw]
+                    if line_kind:
+                        self.in_code = line_kind == "code_start"
+                        yield Line(number + 1, text, None, line_kind)
+                    continue
                 if len(raw) > MAX_LINE_CHARS:
                     raw = raw[:MAX_LINE_CHARS]
                     self.cut += 1
-                if controls and bisect_left(controls, start + len(raw)) - bisect_left(controls, start) > 8:
+                if controls and _is_garbage(raw):
                     self.garbage += 1
                     continue
                 line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
+                if cacheable and (line is None or line.stamp is None):
+                    _remember(raw, ("", "") if line is None else (line.text, line.kind))
                 if line is not None:
                     yield line
             number += block.count(b"\n", position)
-            if block and not block.endswith(b"\n"):
+            if not block.endswith(b"\n"):
                 number += 1
         self.lines = number
 
@@ -141,6 +172,19 @@ class LineReader:
             newline = chunk.find(b"\n")
             if newline >= 0:
                 return chunk[newline + 1:]
+
+    def _steps(self, first: int, sampled: list[tuple[int, bytes]], controls: bool) -> StepLines:
+        self.in_code = False
+        lines = []
+        for index, raw in sampled:
+            if len(raw) > MAX_LINE_CHARS:
+                raw = raw[:MAX_LINE_CHARS]
+                self.cut += 1
+            if controls and _is_garbage(raw):
+                self.garbage += 1
+                continue
+            lines.append((first + index, raw.decode("utf-8", errors="replace").rstrip()))
+        return StepLines(first, lines)
 
     def _classify(self, number: int, raw: str, kind: str) -> Line | None:
         indented = raw[0] in " \t"
@@ -178,20 +222,20 @@ class LineReader:
         return Line(number, text, stamp, kind)
 
 
-def _subset_lines(text: bytes) -> list[tuple[int, bytes]]:
-    """Indented lines that say an evaluation is partial, by position (a plain substring search: a regex
-    over every indented line would cost more than all the rest)."""
+def _subset_lines(text: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
+    """Indented lines between start and end that say an evaluation is partial, by position (a plain
+    substring search: a regex over every indented line would cost more than all the rest)."""
     extra: set[tuple[int, bytes]] = set()
     for word in SUBSET_WORDS:
-        at = text.find(word)
+        at = text.find(word, start, end)
         while at != -1:
-            start = text.rfind(b"\n", 0, at) + 1
-            end = text.find(b"\n", at)
-            end = end if end != -1 else len(text)
-            line = text[start:end]
+            line_start = text.rfind(b"\n", 0, at) + 1
+            line_end = text.find(b"\n", at)
+            line_end = line_end if line_end != -1 else len(text)
+            line = text[line_start:line_end]
             if line[:1] in (b" ", b"\t") and SUBSET_LINE.match(line):
-                extra.add((start, line))
-            at = text.find(word, end)
+                extra.add((line_start, line))
+            at = text.find(word, line_end, end) if line_end < end else -1
     return sorted(extra)
 
 
@@ -220,49 +264,48 @@ def _code_regions(block: bytes) -> list[tuple[int, int]]:
             return regions
 
 
-def _sampled_steps(start: int, run: bytes) -> list[tuple[int, bytes, str]]:
-    """The first and last step line, every validation line, and evenly spaced training lines."""
-    lines = run.split(b"\n")[:-1]
+def _is_garbage(raw: bytes) -> bool:
+    """A line with more than 8 control characters is binary, not text."""
+    return len(raw) - len(raw.translate(None, CONTROL_BYTES)) > 8
+
+
+def _sampled_steps(run: bytes) -> list[tuple[int, bytes]]:
+    """The first and last step line, every validation line, and evenly spaced training lines, as
+    (index in the series, line)."""
+    lines = run.split(b"\n")
     every = -(-len(lines) // CURVE_SAMPLES)
-    out = []
-    offset = start
     last = len(lines) - 1
-    for i, line in enumerate(lines):
-        if i % every == 0 or i == last or b"val" in line:
-            out.append((offset, line, "text"))
-        offset += len(line) + 1
-    return out
+    return [(i, line) for i, line in enumerate(lines) if i % every == 0 or i == last or b"val" in line]
 
 
 def _lines_of(block: bytes, start: int, end: int) -> list[tuple[int, bytes, str]]:
     out = []
     for m in CANDIDATE.finditer(block, start, end):
         group = m.lastgroup
+        first = m.start() + 1  # a match starts at the newline before its line
         if group is None:
-            out.append((m.start(), m.group(), "text"))
+            out.append((first, block[first:m.end()], "text"))
         elif group == "steps":
-            out.extend(_sampled_steps(m.start(), m.group()))
+            out.append((first, _sampled_steps(block[first:m.end()]), "steps"))
         else:
-            run_end = m.end() - 1  # the run's last newline
-            last = block.rfind(b"\n", m.start(), run_end) + 1
-            out.append((m.start(), block[m.start():block.find(b"\n", m.start())], "series"))
-            out.append((last, block[last:run_end], "series"))
+            last = block.rfind(b"\n", first, m.end()) + 1
+            out.append((first, block[first:block.find(b"\n", first)], "series"))
+            out.append((last, block[last:m.end()], "series"))
     return out
 
 
-def _candidates(block: bytes) -> list[tuple[int, bytes, str]]:
-    """(start, line, kind) of every candidate line in order; kind "source" for a skipped region of code."""
-    regions = _code_regions(block)
-    out: list[tuple[int, bytes, str]] = []
-    position = 0
-    for start, end in regions:
-        out.extend(_lines_of(block, position, start))
-        out.append((start, block[start:block.find(b"\n", start)], "source"))
+def _candidates(block: bytes) -> list[tuple[int, bytes | list, str]]:
+    """(start, line, kind) of every candidate line in order: kind "source" for a skipped region of
+    code, "steps" for a sampled series of step lines (see _sampled_steps)."""
+    out: list[tuple[int, bytes | list, str]] = []
+    position = 1  # the block starts with the newline before its first line
+    for start, end in [*_code_regions(block), (len(block), len(block))]:
+        lines = _lines_of(block, position - 1, start)
+        extra = [(at, line, "text") for at, line in _subset_lines(block, position, start)]
+        out.extend(sorted(lines + extra, key=lambda item: item[0]) if extra else lines)
+        if start < len(block):
+            out.append((start, block[start:block.find(b"\n", start)], "source"))
         position = end
-    out.extend(_lines_of(block, position, len(block)))
-    extra = [(at, line, "text") for at, line in _subset_lines(block) if not any(s <= at < t for s, t in regions)]
-    if extra:
-        out = sorted(out + extra, key=lambda item: item[0])
     return out
 
 
