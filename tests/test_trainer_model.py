@@ -202,3 +202,46 @@ def test_min_lr_floors_the_warmdown_and_the_reserve_shortens_the_clock():
     assert lr_multiplier(cfg, 99, 0.0) == pytest.approx(0.1)
     cfg = _cfg(MAX_WALLCLOCK_SECONDS=100, GPTQ_RESERVE_SECONDS=8)
     assert effective_cap(cfg) == 92
+
+
+def _sdpa_as_flash_attention(q, k, v, causal):
+    """FlashAttention's calling convention ([batch, seq, heads, dim], fewer kv heads) on top of SDPA."""
+    repeat = q.size(2) // k.size(2)
+    k, v = k.repeat_interleave(repeat, dim=2), v.repeat_interleave(repeat, dim=2)
+    out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                                           is_causal=causal)
+    return out.transpose(1, 2)
+
+
+def _frontier_tiny():
+    torch.manual_seed(0)
+    model = GPT(load_config({"PRESET": "frontier-smoke", "NUM_LAYERS": "3", "XSA_LAST_N": "3", "NUM_LOOPS": "1",
+                             "LOOP_START": "1", "LOOP_END": "1", "PARALLEL_START_LAYER": "2", "MODEL_DIM": "64",
+                             "NUM_HEADS": "4", "NUM_KV_HEADS": "2", "GATE_WINDOW": "8", "ROPE_DIMS": "8",
+                             "TRAIN_SEQ_LEN": "32", "EVAL_STRIDE": "0"}))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.looping_active = True
+    return model
+
+
+def test_the_flash_attention_path_computes_what_sdpa_does():
+    """The CUDA branch (FlashAttention's layout, then XSA and the gate) checked on CPU with a stand-in."""
+    model = _frontier_tiny()
+    x, y = _batch()
+    reference = model(x, y, reduction="none")
+    model.use_flash_attention(_sdpa_as_flash_attention)
+    assert torch.allclose(model(x, y, reduction="none"), reference, atol=1e-5)
+
+
+def test_every_option_runs_under_bf16_autocast():
+    """The CUDA dtype path: bf16 activations with float32 weights, gains and gates."""
+    model = _frontier_tiny()
+    x, y = _batch()
+    full = model(x, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = model(x, y)
+    half.backward()
+    assert torch.isfinite(half) and abs(half.item() - full.item()) < 0.05
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
