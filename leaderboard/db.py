@@ -1,22 +1,26 @@
-"""The tracker's database: SQLAlchemy 2.0 models and a versioned schema.
+"""The tracker's database: SQLAlchemy 2.0 models, migrated by Alembic.
 
-Any SQLAlchemy URL works (`--db` / GOLF_DB); the default is `sqlite:///golf.db`, opened
-with WAL, a busy timeout and foreign keys on. The schema carries a version number and
-an ordered list of migrations, so a database made by an older golf is upgraded in place.
+Any SQLAlchemy URL works (`--db` / GOLF_DB): the default is `sqlite:///golf.db`, opened with WAL, a
+busy timeout and foreign keys on; `postgresql+psycopg://user:password@host/db` for a team server. The
+schema's history is in leaderboard/migrations (Alembic revisions, and the bridge from golf's
+hand-kept versions 1-5), so a database made by an older golf is upgraded in place when opened.
 """
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Iterator
 
 from sqlalchemy import exc
 from sqlalchemy import (
-    Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, create_engine, event, inspect, text,
+    BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, create_engine,
+    event, false, text,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, foreign, mapped_column, relationship, sessionmaker
+from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///golf.db"
 
@@ -25,76 +29,115 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _storable(value, length: int | None):
+    """Text as every database takes it: NUL characters (PostgreSQL refuses them) become U+FFFD, and a
+    bounded column's value is cut to its length (PostgreSQL refuses longer ones; SQLite kept them)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        if length is not None and len(value) > length:
+            value = value[:length]
+    return value
+
+
+class Str(TypeDecorator):
+    """VARCHAR(n) that stores what it is given, made storable (see `_storable`)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return _storable(value, self.impl.length)
+
+
+class LongText(TypeDecorator):
+    """TEXT that stores what it is given, made storable (see `_storable`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return _storable(value, None)
+
+
 class Base(DeclarativeBase):
     pass
 
 
 class SubmissionRow(Base):
     __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_track_bpb", "track", "mean_val_bpb"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(500), unique=True)  # the source: its path under the imported root
-    source_path: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(Str(500), unique=True)  # the source: its path under the imported root
+    source_path: Mapped[str] = mapped_column(LongText)
+    content_hash: Mapped[str] = mapped_column(Str(64), index=True)
     copy_of_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
-    accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))  # merged into main (or marked so)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # merged into main (or marked so)
     pr_number: Mapped[int | None] = mapped_column(Integer, index=True)
-    track: Mapped[str] = mapped_column(String(64), index=True)
-    name: Mapped[str] = mapped_column(Text)
-    author: Mapped[str | None] = mapped_column(Text)
-    github_id: Mapped[str | None] = mapped_column(String(200))
-    date: Mapped[str | None] = mapped_column(String(64), index=True)
-    verdict: Mapped[str] = mapped_column(String(32), index=True)
-    claims: Mapped[str | None] = mapped_column(String(16))  # agree | minor | contradict
+    track: Mapped[str] = mapped_column(Str(64), index=True)
+    name: Mapped[str] = mapped_column(LongText)
+    author: Mapped[str | None] = mapped_column(LongText)
+    github_id: Mapped[str | None] = mapped_column(Str(200))
+    date: Mapped[str | None] = mapped_column(Str(64), index=True)
+    verdict: Mapped[str] = mapped_column(Str(32), index=True)
+    claims: Mapped[str | None] = mapped_column(Str(16))  # agree | minor | contradict
     rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    reference_key: Mapped[str | None] = mapped_column(String(500))  # the record it was judged against
-    significance_json: Mapped[str | None] = mapped_column(Text)  # the reference's name and the test against it
+    reference_key: Mapped[str | None] = mapped_column(Str(500))  # the record it was judged against
+    significance_json: Mapped[str | None] = mapped_column(LongText)  # the reference's name and the test against it
     mean_val_bpb: Mapped[float | None] = mapped_column(Float, index=True)
     std_val_bpb: Mapped[float | None] = mapped_column(Float)
     mean_val_loss: Mapped[float | None] = mapped_column(Float)
     n_seeds: Mapped[int] = mapped_column(Integer, default=0)
-    bytes_max: Mapped[int | None] = mapped_column(Integer)
+    bytes_max: Mapped[int | None] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)  # the longest of the counted seeds (v4)
     eval_time_s: Mapped[float | None] = mapped_column(Float)
     compression_ratio: Mapped[float | None] = mapped_column(Float)  # raw / compressed model bytes, mean over seeds
-    readme: Mapped[str | None] = mapped_column(Text)
-    submission_json: Mapped[str | None] = mapped_column(Text)
-    analysis_json: Mapped[str] = mapped_column(Text)  # the one analysis (leaderboard.analysis)
+    readme: Mapped[str | None] = mapped_column(LongText)
+    submission_json: Mapped[str | None] = mapped_column(LongText)
+    analysis_json: Mapped[str] = mapped_column(LongText)  # the one analysis (leaderboard.analysis)
+    judged_on: Mapped[str | None] = mapped_column(Str(32))  # the date its reference stood on: its PR's creation, else its own
+    review_json: Mapped[str | None] = mapped_column(LongText)  # leaderboard.review: both policies, and "if accepted now"
+    would_be_record: Mapped[bool | None] = mapped_column(Boolean)  # an open PR's folder, were it accepted today
+    now_reference_key: Mapped[str | None] = mapped_column(Str(500))  # the best accepted record it was weighed against today
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     runs: Mapped[list["RunRow"]] = relationship(back_populates="submission", cascade="all, delete-orphan",
                                                 order_by="RunRow.log_path")
     checks: Mapped[list["CheckRow"]] = relationship(cascade="all, delete-orphan", order_by="CheckRow.position")
     files: Mapped[list["ArtifactRow"]] = relationship(cascade="all, delete-orphan", order_by="ArtifactRow.path")
+    # linked by number only, with no constraint: `golf import --pr N` may name a PR golf has not synced yet
+    pull_request: Mapped["PullRequestRow | None"] = relationship(
+        primaryjoin="foreign(SubmissionRow.pr_number) == PullRequestRow.number", viewonly=True, lazy="select")
 
 
 class RunRow(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
-    log_path: Mapped[str] = mapped_column(Text)
+    log_path: Mapped[str] = mapped_column(LongText)
     run_index: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))  # runs appended in one log
-    first_line: Mapped[int | None] = mapped_column(Integer)
-    last_line: Mapped[int | None] = mapped_column(Integer)
-    log_sha256: Mapped[str | None] = mapped_column(String(64))
+    first_line: Mapped[int | None] = mapped_column(BigInteger)
+    last_line: Mapped[int | None] = mapped_column(BigInteger)
+    log_sha256: Mapped[str | None] = mapped_column(Str(64))
     counts: Mapped[bool] = mapped_column(Boolean, default=True)  # one of the seed results of the submission
-    left_out: Mapped[str | None] = mapped_column(Text)  # why it does not count
-    seed: Mapped[int | None] = mapped_column(Integer)
+    left_out: Mapped[str | None] = mapped_column(LongText)  # why it does not count
+    seed: Mapped[int | None] = mapped_column(BigInteger)
     val_bpb: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)
-    score_stage: Mapped[str | None] = mapped_column(String(200))
-    bytes_total: Mapped[int | None] = mapped_column(Integer)
-    bytes_code: Mapped[int | None] = mapped_column(Integer)
-    bytes_model: Mapped[int | None] = mapped_column(Integer)
+    score_stage: Mapped[str | None] = mapped_column(Str(200))
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_code: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_model: Mapped[int | None] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)
     artifact_time_s: Mapped[float | None] = mapped_column(Float)  # serialization after training
     calibration_s: Mapped[float | None] = mapped_column(Float)
     eval_time_s: Mapped[float | None] = mapped_column(Float)
-    steps: Mapped[int | None] = mapped_column(Integer)
-    val_tokens: Mapped[int | None] = mapped_column(Integer)
+    steps: Mapped[int | None] = mapped_column(BigInteger)
+    val_tokens: Mapped[int | None] = mapped_column(BigInteger)
     world_size: Mapped[int | None] = mapped_column(Integer)
-    gpu: Mapped[str | None] = mapped_column(String(200))
-    warnings_json: Mapped[str] = mapped_column(Text, default="[]")
-    sources_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # figure -> line in the log
+    gpu: Mapped[str | None] = mapped_column(Str(200))
+    warnings_json: Mapped[str] = mapped_column(LongText, default="[]")
+    sources_json: Mapped[str] = mapped_column(LongText, default="{}", server_default="{}")  # figure -> line in the log
     submission: Mapped[SubmissionRow] = relationship(back_populates="runs")
     stages: Mapped[list["EvalStageRow"]] = relationship(cascade="all, delete-orphan", order_by="EvalStageRow.position")
     points: Mapped[list["MetricPointRow"]] = relationship(cascade="all, delete-orphan", order_by="MetricPointRow.step")
@@ -105,8 +148,8 @@ class EvalStageRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(200))
-    line: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Str(200))
+    line: Mapped[int | None] = mapped_column(BigInteger)
     val_loss: Mapped[float | None] = mapped_column(Float)
     val_bpb: Mapped[float | None] = mapped_column(Float)
     time_s: Mapped[float | None] = mapped_column(Float)
@@ -120,7 +163,7 @@ class MetricPointRow(Base):
     __table_args__ = (Index("ix_metric_points_run_step", "run_id", "step"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)
@@ -133,10 +176,10 @@ class ArtifactRow(Base):
     __tablename__ = "artifacts"
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
-    path: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(32))
-    bytes: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(LongText)
+    kind: Mapped[str] = mapped_column(Str(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Str(64))
 
 
 class CheckRow(Base):
@@ -144,19 +187,19 @@ class CheckRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    check_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str | None] = mapped_column(String(16))  # rule | doubt | record | claims
-    message: Mapped[str] = mapped_column(Text)
+    check_id: Mapped[str] = mapped_column(Str(64))
+    status: Mapped[str] = mapped_column(Str(16))
+    kind: Mapped[str | None] = mapped_column(Str(16))  # rule | doubt | record | claims
+    message: Mapped[str] = mapped_column(LongText)
 
 
 class EventRow(Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    kind: Mapped[str] = mapped_column(String(64))
-    subject: Mapped[str | None] = mapped_column(Text)
-    message: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Str(64))
+    subject: Mapped[str | None] = mapped_column(LongText)
+    message: Mapped[str] = mapped_column(LongText)
 
 
 class LaunchRow(Base):
@@ -164,23 +207,23 @@ class LaunchRow(Base):
 
     __tablename__ = "launches"
     id: Mapped[int] = mapped_column(primary_key=True)
-    group: Mapped[str] = mapped_column(String(200), unique=True)
+    group: Mapped[str] = mapped_column(Str(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    backend: Mapped[str] = mapped_column(String(32))
-    gpus: Mapped[str] = mapped_column(String(32))
-    script: Mapped[str | None] = mapped_column(Text)  # None: golf's reference trainer
-    track: Mapped[str] = mapped_column(String(64))
-    dataset: Mapped[str] = mapped_column(String(32))
-    runs_dir: Mapped[str] = mapped_column(Text)
+    backend: Mapped[str] = mapped_column(Str(32))
+    gpus: Mapped[str] = mapped_column(Str(32))
+    script: Mapped[str | None] = mapped_column(LongText)  # None: golf's reference trainer
+    track: Mapped[str] = mapped_column(Str(64))
+    dataset: Mapped[str] = mapped_column(Str(32))
+    runs_dir: Mapped[str] = mapped_column(LongText)
     retries: Mapped[int] = mapped_column(Integer, default=0)
-    plan_json: Mapped[str] = mapped_column(Text)  # the plan as shown by --dry-run: secrets masked
+    plan_json: Mapped[str] = mapped_column(LongText)  # the plan as shown by --dry-run: secrets masked
     est_cost_usd: Mapped[float | None] = mapped_column(Float)
-    state: Mapped[str] = mapped_column(String(32), index=True)  # running | done | failed | cancelled
-    driver_pid: Mapped[int | None] = mapped_column(Integer)
-    driver_host: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(Str(32), index=True)  # running | done | failed | cancelled
+    driver_pid: Mapped[int | None] = mapped_column(BigInteger)
+    driver_host: Mapped[str | None] = mapped_column(Str(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    submission_key: Mapped[str | None] = mapped_column(String(500))
-    verdict: Mapped[str | None] = mapped_column(String(32))
+    submission_key: Mapped[str | None] = mapped_column(Str(500))
+    verdict: Mapped[str | None] = mapped_column(Str(32))
     seeds: Mapped[list["LaunchSeedRow"]] = relationship(back_populates="launch", cascade="all, delete-orphan",
                                                         order_by="LaunchSeedRow.position")
 
@@ -192,20 +235,20 @@ class LaunchSeedRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     launch_id: Mapped[int] = mapped_column(ForeignKey("launches.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(32), index=True)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(Str(32), index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
-    handle_json: Mapped[str | None] = mapped_column(Text)  # pod id, function-call id, job id, pid...
-    failure: Mapped[str | None] = mapped_column(String(32))  # script | infra | deadline | cancelled
-    reason: Mapped[str | None] = mapped_column(Text)
+    handle_json: Mapped[str | None] = mapped_column(LongText)  # pod id, function-call id, job id, pid...
+    failure: Mapped[str | None] = mapped_column(Str(32))  # script | infra | deadline | cancelled
+    reason: Mapped[str | None] = mapped_column(LongText)
     exit_code: Mapped[int | None] = mapped_column(Integer)
-    log_offset: Mapped[int] = mapped_column(Integer, default=0)
-    step: Mapped[int | None] = mapped_column(Integer)
-    total_steps: Mapped[int | None] = mapped_column(Integer)
+    log_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    total_steps: Mapped[int | None] = mapped_column(BigInteger)
     train_loss: Mapped[float | None] = mapped_column(Float)
     val_bpb: Mapped[float | None] = mapped_column(Float)
     train_time_s: Mapped[float | None] = mapped_column(Float)
-    bytes_total: Mapped[int | None] = mapped_column(Integer)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
     gpu_seconds: Mapped[float | None] = mapped_column(Float)  # wall time on the box x GPUs
     cost_usd: Mapped[float | None] = mapped_column(Float)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -224,78 +267,71 @@ class LaunchPointRow(Base):
     __table_args__ = (Index("ix_launch_points_seed_step", "seed_id", "step"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     seed_id: Mapped[int] = mapped_column(ForeignKey("launch_seeds.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)
     val_bpb: Mapped[float | None] = mapped_column(Float)
 
 
-# ---- schema versions
-
-def _v1_initial(conn: Connection) -> None:
-    later = ("artifacts", "launches", "launch_seeds", "launch_points")
-    tables = [t for name, t in Base.metadata.tables.items() if name not in later]
-    Base.metadata.create_all(conn, tables=tables)
 
 
-def _v2_artifacts(conn: Connection) -> None:
-    """v2 records each file of a submission folder (bytes, sha256)."""
-    Base.metadata.create_all(conn, tables=[Base.metadata.tables["artifacts"]])
+class PullRequestRow(Base):
+    """A pull request of the official repository, as `golf sync` last saw it."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (Index("ix_pull_requests_state_created", "state", "created_at"),)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str | None] = mapped_column(LongText)
+    author: Mapped[str | None] = mapped_column(Str(200))
+    state: Mapped[str] = mapped_column(Str(16))  # open | closed | merged
+    state_inferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # from git, not GitHub
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    head_sha: Mapped[str | None] = mapped_column(Str(64))
+    base_sha: Mapped[str | None] = mapped_column(Str(64))  # where it forked from main
+    synced_sha: Mapped[str | None] = mapped_column(Str(64))  # the head whose folders were last read
+    folders_json: Mapped[str] = mapped_column(LongText, default="[]", server_default="[]")  # records folders it adds
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    submissions: Mapped[list[SubmissionRow]] = relationship(
+        primaryjoin="PullRequestRow.number == foreign(SubmissionRow.pr_number)", viewonly=True,
+        order_by="SubmissionRow.key")
 
 
-def _v3_launches(conn: Connection) -> None:
-    """v3 records launches: seeds, backend handles, live progress."""
-    Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in ("launches", "launch_seeds", "launch_points")])
+class SyncStateRow(Base):
+    """What `golf sync` remembers between runs: the repository, main's last synced commit."""
+
+    __tablename__ = "sync_state"
+    name: Mapped[str] = mapped_column(Str(200), primary_key=True)
+    value: Mapped[str | None] = mapped_column(LongText)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-def _v4_submission_times(conn: Connection) -> None:
-    """v4 keeps each submission's longest train and eval time and its compression ratio on its row
-    (the leaderboard sorts by them) and indexes the ranking. The ratio comes from the logs: the next
-    import re-derives every folder."""
-    columns = {c["name"] for c in inspect(conn).get_columns("submissions")}
-    for name in ("train_time_s", "eval_time_s"):
-        if name not in columns:
-            conn.execute(text(f"ALTER TABLE submissions ADD COLUMN {name} FLOAT"))
-            conn.execute(text(f"UPDATE submissions SET {name} = (SELECT MAX(runs.{name}) FROM runs "
-                              f"WHERE runs.submission_id = submissions.id AND runs.counts)"))
-    if "compression_ratio" not in columns:
-        conn.execute(text("ALTER TABLE submissions ADD COLUMN compression_ratio FLOAT"))
-        conn.execute(text("UPDATE submissions SET content_hash = ''"))  # the next import re-derives every folder
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_track_bpb ON submissions (track, mean_val_bpb)"))
+class GitHubCacheRow(Base):
+    """A page of the GitHub API as last fetched: its ETag for a conditional request, and what it held."""
+
+    __tablename__ = "github_cache"
+    url: Mapped[str] = mapped_column(Str(1000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Str(500))
+    next_url: Mapped[str | None] = mapped_column(LongText)
+    body_json: Mapped[str] = mapped_column(LongText)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def _add_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
-    have = {c["name"] for c in inspect(conn).get_columns(table)}
-    for name, ddl in columns.items():
-        if name not in have:
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+class AcceptanceOverrideRow(Base):
+    """A person's word on whether a submission counts as accepted, over what main says (a folder
+    merged and later found wrong, or one accepted outside main)."""
+
+    __tablename__ = "acceptance_overrides"
+    key: Mapped[str] = mapped_column(Str(500), primary_key=True)  # a submission's source key
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(LongText)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def _v5_sources_and_runs(conn: Connection) -> None:
-    """v5: a submission is keyed by its source and may be a copy of another; every run of a log is
-    its own row with its lines; the stored analysis has rules of its own version. Every folder is
-    re-derived by the next import (a row is matched by its source path and keeps its id)."""
-    _add_columns(conn, "submissions", {
-        "copy_of_id": "INTEGER REFERENCES submissions(id) ON DELETE SET NULL", "accepted": "BOOLEAN DEFAULT 0",
-        "pr_number": "INTEGER", "claims": "VARCHAR(16)", "rules_version": "INTEGER DEFAULT 0",
-        "reference_key": "VARCHAR(500)", "significance_json": "TEXT"})
-    if "report_json" in {c["name"] for c in inspect(conn).get_columns("submissions")}:
-        conn.execute(text("ALTER TABLE submissions RENAME COLUMN report_json TO analysis_json"))
-    _add_columns(conn, "runs", {"run_index": "INTEGER DEFAULT 1", "first_line": "INTEGER", "last_line": "INTEGER",
-                                "left_out": "TEXT", "calibration_s": "FLOAT", "sources_json": "TEXT DEFAULT '{}'"})
-    _add_columns(conn, "eval_stages", {"line": "INTEGER"})
-    _add_columns(conn, "check_results", {"kind": "VARCHAR(16)"})
-    conn.execute(text("UPDATE submissions SET content_hash = '', rules_version = 0"))
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_content_hash ON submissions (content_hash)"))
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_copy_of_id ON submissions (copy_of_id)"))
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_submissions_pr_number ON submissions (pr_number)"))
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_artifacts, _v3_launches, _v4_submission_times,
-                                                  _v5_sources_and_runs]
-SCHEMA_VERSION = len(MIGRATIONS)
-
+# ---- engines, and the schema brought up to date
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -310,55 +346,90 @@ def database_url(url: str | None = None) -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    engine = create_engine(database_url(url))
+    engine = create_engine(database_url(url), pool_pre_ping=not database_url(url).startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def schema_version(conn: Connection) -> int:
-    if not inspect(conn).has_table("schema_version"):
-        return 0
-    return int(conn.execute(text("SELECT version FROM schema_version")).scalar() or 0)
 
 
 class DatabaseError(RuntimeError):
     """A database golf cannot use: damaged, or made by a newer golf."""
 
 
-def migrate(engine: Engine, target: int = SCHEMA_VERSION) -> int:
-    """Apply the missing migrations, each in its own transaction; returns the final version. A
-    database already at the target is only read (it may be read-only). Two golfs opening a new file at
-    once both succeed: the one that loses the race finds the work done and reads it again."""
+MIGRATION_LOCK_ID = 0x60_1F_5C_4E  # PostgreSQL advisory lock held while migrating: one golf at a time
+
+
+def _needs(conn: Connection) -> str | None:
+    """What the database needs to reach this golf's schema: None (nothing), `create` (it is new), `bridge`
+    (a hand-kept version 1-5) or `upgrade` (an older Alembic revision). Only reads."""
+    from . import migrations
+    from .migrations import legacy
+
+    version = legacy.version(conn)
+    revision = migrations.current_revision(conn)
+    head = migrations.head()
+    if version is not None and version > legacy.FENCE:
+        raise DatabaseError(f"the database has schema version {version}, newer than this golf (revision {head}); "
+                            "upgrade golf")
+    if revision is not None:
+        if not migrations.is_known(revision):
+            raise DatabaseError(f"the database is at schema revision {revision}, newer than this golf (revision "
+                                f"{head}); upgrade golf")
+        return None if revision == head else "upgrade"
+    if version == legacy.FENCE:
+        raise DatabaseError("the database has lost its schema revision (alembic_version); restore a backup or "
+                            "import into a new file")
+    return "bridge" if version is not None else "create"
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the database's write lock from its first statement, DDL included: on
+    SQLite a BEGIN IMMEDIATE (pysqlite would otherwise commit before each DDL statement), on
+    PostgreSQL an advisory lock. A second golf migrating at the same time waits, then finds the work done."""
+    migrating = create_engine(engine.url, poolclass=NullPool)
+    if migrating.dialect.name == "sqlite":
+        def connect(dbapi_connection, record):
+            dbapi_connection.isolation_level = None  # golf says when transactions begin
+            _sqlite_pragmas(dbapi_connection, record)
+
+        event.listen(migrating, "connect", connect)
+        event.listen(migrating, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    try:
+        with migrating.connect() as conn, conn.begin():
+            if migrating.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            yield conn
+    finally:
+        migrating.dispose()
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the database to this golf's head revision, in one transaction; returns the revision.
+    A database already there is only read (it may be read-only). A database of golf's hand-kept
+    versions 1-5 is bridged to version 5 and stamped, then upgraded. Two golfs opening a new database
+    at once both succeed: the second waits for the first's lock and finds nothing left to do."""
+    from . import migrations
+    from .migrations import legacy
+
+    with engine.connect() as conn:
+        if _needs(conn) is None:
+            return migrations.head()
     for attempt in range(5):
         try:
-            return _migrate(engine, target)
-        except exc.OperationalError as error:
-            if attempt == 4 or not any(word in str(error.orig) for word in ("already exists", "locked", "duplicate")):
+            with _migration_transaction(engine) as conn:
+                need = _needs(conn)  # again, now that this golf holds the lock
+                if need == "bridge":
+                    legacy.bring_to_last_version(conn, legacy.version(conn) or 0)
+                if need is not None:
+                    migrations.upgrade(conn, from_baseline=need == "bridge")
+                    legacy.set_fence(conn)
+            return migrations.head()
+        except exc.OperationalError as error:  # the lock was not had within the busy timeout
+            if attempt == 4 or "locked" not in str(error.orig):
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-def _migrate(engine: Engine, target: int) -> int:
-    with engine.connect() as conn:
-        current = schema_version(conn)
-    if current > SCHEMA_VERSION:
-        raise DatabaseError(f"the database has schema version {current}, newer than this golf ({SCHEMA_VERSION}); "
-                            "upgrade golf")
-    if current >= target:
-        return current
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
-        if conn.execute(text("SELECT COUNT(*) FROM schema_version")).scalar() == 0:
-            conn.execute(text("INSERT INTO schema_version (version) VALUES (0)"))
-    for version in range(current + 1, target + 1):
-        with engine.begin() as conn:
-            if schema_version(conn) >= version:  # another golf got here first
-                continue
-            MIGRATIONS[version - 1](conn)
-            conn.execute(text("UPDATE schema_version SET version = :v"), {"v": version})
-    return max(current, target)
 
 
 def check_integrity(engine: Engine) -> None:

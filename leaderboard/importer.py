@@ -20,14 +20,29 @@ from golfcore.vocabulary import Track
 
 from .analysis import _date_from_name, document
 from .claims import claim_file, read_claims
-from .db import ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, RunRow, SubmissionRow, utcnow
+from .db import (
+    AcceptanceOverrideRow, ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, PullRequestRow, RunRow,
+    SubmissionRow, utcnow,
+)
 from .references import DatabaseReferences
+from .review import review
 from .rules import RULES_VERSION, judge
 from .safefiles import inventory, read_text, safe_path
 from .submission import Submission, analyze, find_submissions, is_log_file
 
 MAX_TEXT_BYTES = 1_000_000  # README and submission.json kept for the web pages
+MAX_KEY_CHARS = 500  # a source key longer than this is refused (the key column's width)
 TRACK_FOLDERS = (Track.record.value, Track.non_record.value)
+
+
+@dataclass
+class ImportJob:
+    """One folder to import: under which key, whether it is accepted, from which pull request."""
+
+    folder: Path
+    key: str
+    accepted: bool = False
+    pr: int | None = None
 
 
 @dataclass
@@ -136,10 +151,11 @@ def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]
     return Rows(columns, runs, checks, artifacts)
 
 
-def _store(session: Session, rows: Rows, key: str, folder: Path, digest: str, accepted: bool, pr: int | None) -> str:
+def _store(session: Session, rows: Rows, key: str, folder: Path, digest: str, accepted: bool, pr: int | None,
+           judging: dict) -> str:
     existing = _find(session, key, folder)
     row = existing if existing is not None else SubmissionRow()
-    for name, value in rows.columns.items():
+    for name, value in {**rows.columns, **judging}.items():
         setattr(row, name, value)
     row.key, row.source_path, row.content_hash = key, str(folder.resolve()), digest
     row.accepted, row.pr_number = accepted, pr
@@ -168,31 +184,70 @@ def _original(session: Session, digest: str, own_id: int) -> int | None:
                                                          SubmissionRow.id < own_id).order_by(SubmissionRow.id).limit(1))
 
 
+@dataclass
+class _Judging:
+    """What a folder is judged against: the date its reference stood on, that record, and for an open
+    pull request today's best."""
+
+    accepted: bool
+    judged_on: str | None
+    context: object
+    now: object | None
+
+    def columns(self) -> dict:
+        return {"judged_on": self.judged_on,
+                "now_reference_key": self.now.reference.key if self.now is not None and self.now.reference else None}
+
+
+def _judging(sessions: sessionmaker[Session], references: DatabaseReferences, key: str, digest: str,
+             own_date: str | None, accepted: bool, pr: int | None) -> _Judging:
+    with sessions() as session:
+        override = session.get(AcceptanceOverrideRow, key)
+        pull = session.get(PullRequestRow, pr) if pr is not None else None
+        created, state = (pull.created_at, pull.state) if pull is not None else (None, None)
+    if override is not None:  # a person's word over what main says
+        accepted = override.accepted
+    judged_on = created.date().isoformat() if created is not None else own_date
+    now = references.context(None, digest, key) if state == "open" else None
+    return _Judging(accepted, judged_on, references.context(judged_on, digest, key), now)
+
+
 def import_folder(sessions: sessionmaker[Session], folder: Path, key: str | None = None, accepted: bool = False,
                   pr: int | None = None, references: DatabaseReferences | None = None) -> ImportOutcome:
-    """Import one folder under `key` (default: its own source key, track/name)."""
+    """Import one folder under `key` (default: its own source key, track/name). It is judged against
+    the accepted record standing on its pull request's creation date (its own date without one); an
+    open pull request's folder is also weighed against today's best."""
     key = key or source_key(folder, folder)
+    if len(key) > MAX_KEY_CHARS:
+        return ImportOutcome(folder, "failed", f"its path is longer than {MAX_KEY_CHARS} characters", key[:MAX_KEY_CHARS])
     try:
         warnings: list[str] = []
         digest, files = inventory(folder, warnings)
         claims = read_claims(folder)
         date = claims.date or _date_from_name(folder.name)
         references = references or DatabaseReferences(sessions)
-        context = references.context(date, digest, key)
+        judging = _judging(sessions, references, key, digest, date, accepted, pr)
+        accepted, context = judging.accepted, judging.context
         reference_key = context.reference.key if context.reference else None
         with sessions() as session:
             existing = _find(session, key, folder)
             if existing is not None and existing.content_hash == digest and existing.rules_version == RULES_VERSION \
                     and existing.accepted == accepted and existing.pr_number == pr \
-                    and existing.reference_key == reference_key and existing.key == key:
+                    and existing.reference_key == reference_key and existing.key == key \
+                    and existing.review_json is not None \
+                    and all(getattr(existing, name) == value for name, value in judging.columns().items()):
                 return ImportOutcome(folder, "unchanged", key=key)
         sub = analyze(folder, (digest, files))
         sub.warnings.extend(warnings)
         analysis = document(sub, judge(sub, context), context)
+        reviewed = review(sub, context, judging.now)
+        columns = {**judging.columns(), "review_json": json.dumps(reviewed),
+                   "would_be_record": reviewed["now"]["would_be_record"] if reviewed["now"] else None}
         for attempt in range(3):  # another import may insert the same key between our read and write
             try:
                 with sessions.begin() as session:  # one transaction: the old rows go only if the new ones land
-                    status = _store(session, build_rows(sub, analysis, files), key, folder, digest, accepted, pr)
+                    status = _store(session, build_rows(sub, analysis, files), key, folder, digest, accepted, pr,
+                                    columns)
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -222,7 +277,7 @@ def stored_analysis(sessions: sessionmaker[Session], key: str) -> dict | None:
 def import_paths(sessions: sessionmaker[Session], paths: list[Path], accepted: bool = False, pr: int | None = None,
                  on_folder: Callable[[ImportOutcome], None] | None = None,
                  on_found: Callable[[int], None] | None = None, policy: str = "readme") -> list[ImportOutcome]:
-    folders: list[tuple[Path, str]] = []
+    jobs: list[ImportJob] = []
     outcomes: list[ImportOutcome] = []
     for path in paths:
         if not path.is_dir():
@@ -232,22 +287,26 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], accepted: b
         if not found:
             outcomes.append(ImportOutcome(path, "failed", "no submission folder (submission.json or logs) found"))
         prefix = f"pr{pr}/" if pr is not None else ""
-        folders.extend((f, prefix + source_key(f, path)) for f in found)
+        jobs.extend(ImportJob(f, prefix + source_key(f, path), accepted, pr) for f in found)
     if on_found:
-        on_found(len(folders))
-    references = DatabaseReferences(sessions, policy)
-    for folder, key in folders:
-        outcome = import_folder(sessions, folder, key, accepted, pr, references)
+        on_found(len(jobs))
+    return outcomes + import_jobs(sessions, jobs, DatabaseReferences(sessions, policy), on_folder)
+
+
+def import_jobs(sessions: sessionmaker[Session], jobs: list[ImportJob], references: DatabaseReferences,
+                on_folder: Callable[[ImportOutcome], None] | None = None) -> list[ImportOutcome]:
+    """Import each job's folder; one outcome per job, in order."""
+    outcomes = []
+    for job in jobs:
+        outcome = import_folder(sessions, job.folder, job.key, job.accepted, job.pr, references)
         outcomes.append(outcome)
         if on_folder:
             on_folder(outcome)
-    if accepted:
-        # an accepted folder dated earlier than its place in the tree changes the reference of those before
-        # it: one more pass re-derives exactly those (a reference depends only on accepted means and dates)
-        for i, (folder, key) in enumerate(folders):
-            if outcomes[-len(folders) + i].status != "failed":
-                again = import_folder(sessions, folder, key, accepted, pr, references)
-                if again.status == "updated":
-                    outcomes[-len(folders) + i] = again if outcomes[-len(folders) + i].status == "updated" else \
-                        ImportOutcome(folder, outcomes[-len(folders) + i].status, key=key)
+    if any(job.accepted for job in jobs):
+        # an accepted folder dated earlier than its place in the list changes the reference of those before
+        # it: one more pass re-derives exactly those (a reference depends only on accepted means and dates).
+        # Each keeps the outcome of its first pass: imported stays imported.
+        for job, outcome in zip(jobs, outcomes):
+            if outcome.status != "failed":
+                import_folder(sessions, job.folder, job.key, job.accepted, job.pr, references)
     return outcomes

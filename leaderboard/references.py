@@ -1,14 +1,16 @@
 """The record a submission is judged against: the best accepted record standing on its date.
 
-Accepted means merged into the official main (or marked accepted at import). A submission is
-never judged against itself or a copy of itself (same source key or same content).
+Accepted means merged into the official main (or marked accepted at import or by an override). A
+submission's date here is the day it is judged on: its pull request's creation date when golf knows
+its pull request, else its own date; an accepted record stands from that day of its own. A
+submission is never judged against itself or a copy of itself (same source key or same content).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from golfcore.vocabulary import Track
@@ -45,11 +47,14 @@ class DatabaseReferences:
         if self._accepted is None:
             with self.sessions() as session:
                 rows = session.execute(select(
-                    SubmissionRow.id, SubmissionRow.key, SubmissionRow.name, SubmissionRow.date,
+                    SubmissionRow.id, SubmissionRow.key, SubmissionRow.name,
+                    func.coalesce(SubmissionRow.judged_on, SubmissionRow.date),
                     SubmissionRow.content_hash, SubmissionRow.mean_val_bpb,
                 ).where(SubmissionRow.accepted.is_(True), SubmissionRow.track == Track.record.value,
-                        SubmissionRow.mean_val_bpb.is_not(None), SubmissionRow.copy_of_id.is_(None))).all()
-            self._accepted = sorted((_Accepted(*r) for r in rows), key=lambda a: a.mean_val_bpb)
+                        SubmissionRow.mean_val_bpb.is_not(None)).order_by(SubmissionRow.id)).all()
+            seen: set[str] = set()  # one per content: the first stored (a copy of it adds nothing)
+            unique = [r for r in rows if not (r.content_hash and (r.content_hash in seen or seen.add(r.content_hash)))]
+            self._accepted = sorted((_Accepted(*r) for r in unique), key=lambda a: (a.mean_val_bpb, a.id))
         return self._accepted
 
     def _reference(self, row: _Accepted) -> Reference:

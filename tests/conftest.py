@@ -116,3 +116,36 @@ def no_stray_database(tmp_path_factory):
     if "GOLF_DB" not in os.environ:
         os.environ["GOLF_DB"] = f"sqlite:///{tmp_path_factory.mktemp('default-db') / 'golf.db'}"
     yield
+
+
+# ---- the database tests run on SQLite and on a real PostgreSQL server
+
+# GOLF_TEST_DB=sqlite (or postgresql) runs them on one only; both by default, as CI does
+DB_BACKENDS = [b.strip() for b in os.environ.get("GOLF_TEST_DB", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+def _database_url(request, folder: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{folder / 'golf.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def db_url(request, tmp_path) -> str:
+    """A new, empty database for this test: a SQLite file, or a database on the PostgreSQL server."""
+    return _database_url(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=DB_BACKENDS)
+def module_db_url(request, tmp_path_factory) -> str:
+    """As db_url, shared by a module's tests."""
+    return _database_url(request, tmp_path_factory.mktemp("db"))

@@ -9,10 +9,16 @@ from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_appe
 from .sizes import read_sizes
 from .values import to_int, to_number, to_seconds, tokens
 
-HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|\d ?[x×]|token|fineweb|embedded|_sp\d|vocab|wallclock|"
+# Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
+# a class or a lookbehind is tried at every position (several times slower)
+HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|h20|h100|b200|a10|l4|rtx|token|fineweb|embedded|_sp\d|vocab|wallclock|"
                         r"iterations|limited|subset|partial")
-SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|\db\b|model:|code:")
+SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|model:|code:|b(?<=\db)\b")
 STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
+NUMBER_TEXT = r"(-?\d+(?:\.\d+)?)"
+BASELINE_STEP = re.compile(  # step:200/20000 train_loss:2.6148 train_time:28346ms step_avg:141.73ms
+    rf"step:(\d+)/(\d+) (?:train_loss:{NUMBER_TEXT}|val_loss:{NUMBER_TEXT} val_bpb:{NUMBER_TEXT}) "
+    rf"train_time:(\d+)ms step_avg:\d+(?:\.\d+)?ms$")
 STEP_NO_TOTAL = re.compile(r"^step[:\s#]*(\d+)\b(?!\s*/)", re.I)
 STEP_FIELD = re.compile(r"(?<![\w.])(train_loss|loss|val_loss|val_bpb|train_time|time|t|elapsed)(?:[:=] ?|~)"
                         r"(-?\d[\d.]*(?:[eE][-+]?\d+)?)((?:ms|s|m|h)(?:\d+(?:\.\d+)?s)?)?")
@@ -24,7 +30,7 @@ DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]
                               r"best_ckpt|sanity|baseline_eval|\bdiag\b", re.I)
 LOOP_COUNTER = re.compile(r"(?<![a-z])(?:epoch|ep|step|iter(?:ation)?)\s*[:#]?\s*(\d+)\s*/\s*(\d+)", re.I)
 LOOP_SIGNAL = re.compile(r"(?<![a-z])(?:loss|lr)\s*[:=]\s*[-+.\d]", re.I)
-IN_SECONDS = re.compile(r"\b(?:in|took|after)\s+(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds|m|min)\b", re.I)
+IN_SECONDS = re.compile(r"(?:i(?<!\wi)n|t(?<!\wt)ook|a(?<!\wa)fter)\s+(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds|m|min)\b")  # lower case
 DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
@@ -57,10 +63,20 @@ def _seconds(field: tuple[str, str]) -> float | None:
     return {"ms": value / 1000, "m": value * 60, "h": value * 3600}.get(unit, value)
 
 
+def is_progress(line: str) -> bool:
+    return ("[" in line or "/" in line or "unning_" in line.lower()) and PROGRESS.search(line) is not None
+
+
+def is_loop_line(line: str, lower: str) -> bool:
+    """`epoch 3/21 loss=2.80`: a counter with a loss or a learning rate."""
+    return "/" in line and ("loss" in lower or "lr" in lower) and LOOP_COUNTER.search(line) is not None \
+        and LOOP_SIGNAL.search(line) is not None
+
+
 def is_stage_line(kv: dict[str, str], line: str) -> bool:
     if "val_" not in line or not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
         return False
-    return not PROGRESS.search(line)
+    return not is_progress(line)
 
 
 def stage_name(line: str) -> str:
@@ -97,9 +113,9 @@ def is_inert(line: str) -> bool:
         return False
     if any(key in TIMER_KEYS or key.endswith("_time") for key in kv):
         return False
-    if LOOP_COUNTER.search(line) and LOOP_SIGNAL.search(line):
+    if is_loop_line(line, lower):
         return False
-    return not (IN_SECONDS.search(line) or DURATION_IN_PARENS.search(line))
+    return not (IN_SECONDS.search(lower) or DURATION_IN_PARENS.search(line))
 
 
 _inert_lines: dict[str, bool] = {}
@@ -166,11 +182,30 @@ class CommunityReader:
 
     # ---- training steps
     def read_steps(self, lines: list[tuple[int, str]]) -> None:
-        """A series of step lines (see reader.StepLines): each is a curve point."""
+        """A series of step lines (see reader.StepLines): each is a curve point. The baseline's own
+        form is read by one match; any other goes through `step`, with the same result."""
+        run = self.run
         for n, line in lines:
-            m = STEP_AT_START.match(line)
-            if m is not None:
-                self.step(n, line, m, None)
+            c = BASELINE_STEP.match(line) if self.in_training else None
+            if c is None:
+                m = STEP_AT_START.match(line)
+                if m is not None:
+                    self.step(n, line, m, None)
+                continue
+            step, total, loss, val_loss, val_bpb, ms = c.groups()
+            point = CurvePoint(int(step), int(ms) / 1000, loss and float(loss), val_loss and float(val_loss),
+                               val_bpb and float(val_bpb))
+            if len(run.curve) >= MAX_CURVE_POINTS:
+                run.curve = run.curve[::2]
+            run.curve.append(point)
+            if run.steps is None or point.step >= run.steps:
+                run.steps = point.step
+                run.sources["steps"] = n
+            run.iterations = int(total)
+            if run.train_time_s is None or point.train_time_s >= run.train_time_s:
+                run.train_time_s = point.train_time_s
+                run.sources["train_time_s"] = n
+            run.training_end_line = n
 
     def step(self, n: int, line: str, m: re.Match, stamp: float | None) -> bool:
         """A step line: a curve point and the loop's clock. False when it is only a counter."""
@@ -282,7 +317,7 @@ class CommunityReader:
             self.end_training()
         if self.in_training:
             return
-        if LOOP_COUNTER.search(line) and LOOP_SIGNAL.search(line):
+        if is_loop_line(line, lower):
             bounded_append(run.loop_lines, (n, line[:200]))
         if "total_train_time" in kv:  # a script's own sum of the loop and what it ran on training data after it
             total = to_seconds(kv["total_train_time"])
@@ -290,7 +325,6 @@ class CommunityReader:
                 run.stated_train_total_s = total
                 run.note("stated_train_total_s", n)
         duration = None
-        progress = bool(PROGRESS.search(line))
         for key in TIMER_KEYS:
             if key in kv:
                 duration = to_seconds(kv[key])
@@ -301,9 +335,9 @@ class CommunityReader:
             if key is not None:
                 duration = to_seconds(kv[key])
         if duration is None:
-            m = IN_SECONDS.search(line)
+            m = IN_SECONDS.search(lower)
             if m:
-                value, unit = float(m.group(1)), m.group(2).lower()
+                value, unit = float(m.group(1)), m.group(2)
                 duration = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
         if duration is None:
             m = DURATION_IN_PARENS.search(line)
@@ -311,7 +345,8 @@ class CommunityReader:
                 duration = float(m.group(1))
         if duration is not None:
             bounded_append(run.timers, Timer(n, duration, line[:200],
-                                             cumulative=self.series or progress or bool(LOOP_COUNTER.search(line))))
+                                             cumulative=self.series or is_progress(line)
+                                             or ("/" in line and LOOP_COUNTER.search(line) is not None)))
         if stamp is not None:
             run.timestamps["last"] = stamp
 
