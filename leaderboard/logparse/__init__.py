@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 from typing import IO, Iterable
 
-from .community import CommunityReader
+from golfcore.loggrammar import parse_event
+
+from .community import CommunityReader, words
 from .golf import GolfReader
 from .model import CurvePoint, ParsedLog, Run, Stage, Timer
 from .reader import MAX_LINE_CHARS, LineReader
@@ -42,28 +44,27 @@ def parse_lines(lines: Iterable[str], path: str = "<lines>") -> ParsedLog:
 
 
 def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
-    reader = LineReader(stream)
+    reader = LineReader(stream, skip=_changes_nothing)
     readers = [CommunityReader(Run(index=1, first_line=1))]
     for line in reader:
         current = readers[-1]
         run = current.run
         if line.kind == "steps":
             current.read_steps(line.lines)
-            run.last_line = line.lines[-1][0]
             continue
         if line.kind == "code_start" or line.kind == "header":
             if run.has_results:
-                current = _new_run(readers, line.number)
+                current = _new_run(readers, line.number, reader.last_read)
             if line.text.startswith("golf_trainer ") and not isinstance(current, GolfReader):
                 readers[-1] = current = GolfReader(current.run)
             if line.kind == "code_start":
                 continue
         elif run.stages and (run.size_lines or not run.has_training) and line.text[:1] in "[=#" \
                 and _starts_another_seed(run, line):
-            current = _new_run(readers, line.number)  # a finished run, then a banner or header naming another seed
-        current.run.last_line = line.number
+            current = _new_run(readers, line.number, reader.last_read)  # a finished run, then a banner or header naming another seed
         current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)
+    readers[-1].run.last_line = reader.last_read
     warnings = []
     if reader.garbage:
         warnings.append(f"{reader.garbage} lines are binary or undecodable and were skipped")
@@ -105,7 +106,14 @@ def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
     return kept
 
 
-def _new_run(readers: list[CommunityReader], first_line: int) -> CommunityReader:
+def _changes_nothing(text: str) -> bool:
+    """A line no reader takes anything from (see community.is_inert; golf's events are never skipped)."""
+    return words(text).inert and parse_event(text) is None
+
+
+def _new_run(readers: list[CommunityReader], first_line: int, last_read: int) -> CommunityReader:
+    """The run that starts at first_line; the one before it ends at last_read."""
+    readers[-1].run.last_line = last_read
     reader = CommunityReader(Run(index=len(readers) + 1, first_line=first_line))
     readers.append(reader)
     return reader

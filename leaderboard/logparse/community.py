@@ -4,6 +4,7 @@ being built: curve points, evaluation stages, sizes, timers, hints about the exp
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_append
 from .sizes import read_sizes
@@ -90,21 +91,20 @@ def stage_name(line: str) -> str:
     return name[:200]
 
 
-INERT_CACHE_SIZE = 100_000  # distinct lines remembered; logs repeat settings dumps and library chatter
+KNOWN_LINES = 50_000  # distinct lines remembered (short ones): logs repeat settings dumps and library chatter
+KNOWN_LINE_CHARS = 256
 
 
-def is_inert(line: str) -> bool:
+def is_inert(line: str, lower: str, kv: dict[str, str]) -> bool:
     """True when reading the line can change no run, whatever the run's state (its timestamp aside):
     the checks of `CommunityReader.read`, each answered the way that keeps the line when in doubt."""
     first = line[0]
     if first.isdigit() or first in "sS":
-        if STEP_AT_START.match(line) or (first in "sS" and (line[:14].lower() in ("stopping_early", "stopping early")
+        if STEP_AT_START.match(line) or (first in "sS" and (lower[:14] in ("stopping_early", "stopping early")
                                                             or STEP_NO_TOTAL.match(line))):
             return False
-    lower = line.lower()
     if HINT_WORDS.search(lower) or "peak memory" in lower or lower.startswith("peak_memory"):
         return False
-    kv = tokens(line)
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
         return False
     if SIZE_WORDS.search(lower) and read_sizes(line, lower, kv):
@@ -118,15 +118,27 @@ def is_inert(line: str) -> bool:
     return not (IN_SECONDS.search(lower) or DURATION_IN_PARENS.search(line))
 
 
-_inert_lines: dict[str, bool] = {}
+class Words(NamedTuple):
+    """What a line says whatever the state: lower-cased, its key:value tokens, and whether it is inert."""
+
+    lower: str
+    kv: dict[str, str]
+    inert: bool
 
 
-def _inert(line: str) -> bool:
-    known = _inert_lines.get(line)
+_known: dict[str, Words] = {}
+
+
+def words(line: str) -> Words:
+    """The line's Words, remembered for the lines seen last (the tokens are never modified)."""
+    known = _known.get(line)
     if known is None:
-        if len(_inert_lines) >= INERT_CACHE_SIZE:
-            _inert_lines.clear()
-        known = _inert_lines[line] = is_inert(line)
+        lower, kv = line.lower(), tokens(line)
+        known = Words(lower, kv, is_inert(line, lower, kv))
+        if len(line) <= KNOWN_LINE_CHARS:
+            if len(_known) >= KNOWN_LINES:
+                _known.clear()
+            _known[line] = known
     return known
 
 
@@ -140,7 +152,8 @@ class CommunityReader:
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:
-        if _inert(line):
+        lower, kv, inert = words(line)
+        if inert:
             if stamp is not None and not self.in_training:
                 self.run.timestamps["last"] = stamp
             return
@@ -151,15 +164,13 @@ class CommunityReader:
                 self.step(n, line, m, stamp)
                 return
             if first in "sS":
-                if line[:14].lower() in ("stopping_early", "stopping early"):
+                if lower[:14] in ("stopping_early", "stopping early"):
                     self.stop(n, line, stamp)
-                    self.hints(n, line, line.lower(), tokens(line))
+                    self.hints(n, line, lower, kv)
                     return
                 m = STEP_NO_TOTAL.match(line)
                 if m is not None and self.step(n, line, m, stamp):
                     return
-        lower = line.lower()
-        kv = tokens(line)
         if is_stage_line(kv, line):
             self.stage(n, line, kv, stamp)
         elif "_val_" in line and self.suffixed_stage(n, line, stamp):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import IO, Iterator, NamedTuple
+from typing import IO, Callable, Iterator, NamedTuple
 
 BLOCK_BYTES = 8 << 20
 MAX_LINE_CHARS = 8_192  # real log lines are far shorter; this bounds the work per line
@@ -81,7 +81,7 @@ CACHED_LINES = 50_000
 _classified: dict[bytes, tuple[str, str]] = {}  # a line's bytes -> (text, kind), for a line with no timestamp
 
 
-def _remember(raw: bytes, classified: tuple[str, str]) -> None:
+def _remember(raw: bytes, classified: tuple[str, str, bool]) -> None:
     if len(_classified) >= CACHED_LINES:
         _classified.clear()
     _classified[raw] = classified
@@ -96,11 +96,17 @@ class StepLines(NamedTuple):
 
 
 class LineReader:
-    """Iterate the lines worth reading of a byte stream; counts what it skipped or cut."""
+    """Iterate the lines worth reading of a byte stream; counts what it skipped or cut.
 
-    def __init__(self, stream: IO[bytes]):
+    `skip(text)` says a line changes nothing whatever comes before it: such a line is not yielded,
+    though it still counts in `last_read`, the last line read or skipped before the one yielded
+    (after the loop: the last of all; the start of source code is not counted)."""
+
+    def __init__(self, stream: IO[bytes], skip: Callable[[str], bool] | None = None):
         self.stream = stream
+        self.skip = skip
         self.lines = 0  # every line of the file
+        self.last_read = 0
         self.cut = 0
         self.garbage = 0
         self.in_code = False
@@ -134,17 +140,24 @@ class LineReader:
                     steps = self._steps(number + 1, raw, controls)
                     if steps.lines:
                         yield steps
+                        self.last_read = steps.lines[-1][0]
                     continue
                 if kind == "source":  # a whole region of embedded source code, skipped in C
                     self.in_code = False
                     yield Line(number + 1, raw.decode("utf-8", "replace"), None, "code_start")
                     continue
                 cacheable = kind == "text" and not self.in_code and len(raw) <= CACHED_LINE_BYTES
-                if cacheable and raw in _classified:
-                    text, line_kind = _classified[raw]
+                known = _classified.get(raw) if cacheable else None
+                if known is not None:
+                    text, line_kind, skip = known
                     if line_kind:
+                        if skip and self.skip is not None:
+                            self.last_read = number + 1
+                            continue
                         self.in_code = line_kind == "code_start"
                         yield Line(number + 1, text, None, line_kind)
+                        if line_kind != "code_start":
+                            self.last_read = number + 1
                     continue
                 if len(raw) > MAX_LINE_CHARS:
                     raw = raw[:MAX_LINE_CHARS]
@@ -153,10 +166,19 @@ class LineReader:
                     self.garbage += 1
                     continue
                 line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
-                if cacheable and (line is None or line.stamp is None):
-                    _remember(raw, ("", "") if line is None else (line.text, line.kind))
-                if line is not None:
-                    yield line
+                if line is None:
+                    if cacheable:
+                        _remember(raw, ("", "", False))
+                    continue
+                if cacheable and line.stamp is None:
+                    skip = line.kind == "text" and self.skip is not None and self.skip(line.text)
+                    _remember(raw, (line.text, line.kind, skip))
+                    if skip:
+                        self.last_read = line.number
+                        continue
+                yield line
+                if line.kind != "code_start":
+                    self.last_read = line.number
             number += block.count(b"\n", position)
             if not block.endswith(b"\n"):
                 number += 1
