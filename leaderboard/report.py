@@ -9,13 +9,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from golfcore.console import Fit
+
 from .analysis import ContextFor, analyze_folder
 from .submission import find_submissions
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "unknown": "dim"}
 VERDICT_STYLE = {"record": "bold green", "valid": "cyan", "invalid": "bold red", "needs-review": "yellow"}
 CLAIMS_STYLE = {"agree": "green", "minor": "yellow", "contradict": "red"}
-WIDE = 150  # the run table needs this many columns; narrower consoles get one block per run
 
 
 def check_paths(paths: list[Path], context_for: ContextFor | None = None) -> dict:
@@ -79,21 +80,15 @@ def render_submission(sub: dict, console: Console) -> None:
     console.print(f"[{style}]{sub['verdict'].upper()}[/{style}]  [bold]{escape(sub['name'])}[/bold]  "
                   f"(claims: [{claims_style}]{sub['claims']}[/{claims_style}])", highlight=False)
     console.print(f"{escape(sub['path'])}  ({sub['track']})", highlight=False, style="dim")
-    if console.width >= WIDE:
+    if sub["runs"]:
         runs = Table(show_edge=False, header_style="bold")
-        runs.add_column("log", overflow="fold")
-        for column, _ in _run_fields(sub["runs"][0]) if sub["runs"] else []:
-            runs.add_column(column, justify="left" if column == "stage" else "right", no_wrap=column != "stage",
-                            overflow="fold")
+        runs.add_column("log", no_wrap=True)
+        for column, _ in _run_fields(sub["runs"][0]):
+            runs.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
         for r in sub["runs"]:
             runs.add_row(escape(_run_name(r)), *(escape(v) for _, v in _run_fields(r)),
                          style=None if r["counts"] else "dim")
-        if sub["runs"]:
-            console.print(runs)
-    else:
-        for r in sub["runs"]:
-            console.print(f"[bold]{escape(_run_name(r))}[/bold]", highlight=False, style=None if r["counts"] else "dim")
-            console.print("  " + "   ".join(f"{k} {escape(v)}" for k, v in _run_fields(r)), highlight=False)
+        console.print(Fit(runs))
     summary = sub["summary"]
     if summary["mean_val_bpb"] is not None:
         std = f" ± {summary['std_val_bpb']:.5f}" if summary["std_val_bpb"] is not None else ""
