@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -162,6 +163,65 @@ def import_(
 
 
 @command
+def sync(
+    repo: Annotated[str, typer.Option(help="The official repository on GitHub, OWNER/NAME.")] = "openai/parameter-golf",
+    git: Annotated[Optional[str], typer.Option("--git", metavar="PATH_OR_URL", help="Where to fetch the repository from: a local clone or a URL (default: https://github.com/OWNER/NAME.git). It must carry the pull requests' heads as refs/pull/N/head.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Ask GitHub nothing: merged is inferred from the git graph, dates from the commits, and shown as inferred.")] = False,
+    mirror: Annotated[Optional[Path], typer.Option("--mirror", metavar="DIR", help="Where the mirror and the folders read from it live (default: ~/.cache/golf/sync/OWNER__NAME). The web pages read the files there.")] = None,
+    api: Annotated[str, typer.Option(envvar="GOLF_GITHUB_API", help="GitHub's REST API.")] = "https://api.github.com",
+    branch: Annotated[str, typer.Option(help="Main's branch: what it holds is accepted.")] = "main",
+    not_accepted: Annotated[Optional[list[str]], typer.Option("--not-accepted", metavar="KEY", help="Never count this submission (its key, e.g. records/track_10min_16mb/NAME) as accepted, though main holds it: a record found wrong after it was merged. Kept in the database; repeat for more.")] = None,
+    accept: Annotated[Optional[list[str]], typer.Option("--accept", metavar="KEY", help="Count this submission as accepted though main does not hold it (e.g. pr1234/records/track_10min_16mb/NAME). Kept in the database; repeat for more.")] = None,
+    policy: PolicyOption = PolicyName.readme,
+    db: DbOption = None,
+) -> None:
+    """Fetch the official repository with every pull request's head, and import what changed: main's
+    records as accepted, and each pull request's records folders keyed pr<N>/records/<track>/<name>,
+    judged against the record standing on the day the pull request was opened. A pull request whose
+    head did not move is not read again. Titles, authors, states and dates come from GitHub's API
+    (GITHUB_TOKEN optional, never shown); offline or unreachable, from git, marked inferred.
+
+    Exits 1 when a folder failed to import, 2 when the sync could not run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .db import database_url
+    from .sync import GitError, GitHubError, SyncError, SyncOptions, run_sync
+
+    overrides = {key: False for key in not_accepted or []} | {key: True for key in accept or []}
+    sessions = open_db(db)
+    options = SyncOptions(repo=repo, source=git, folder=mirror, offline=offline, api=api, branch=branch,
+                          policy=policy.value, token=os.environ.get("GITHUB_TOKEN") or None, overrides=overrides)
+    say = lambda text: err_console.print(redact(text), highlight=False)  # noqa: E731
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                      transient=True) as bar:
+            task = bar.add_task("syncing", total=None)
+            report = run_sync(sessions, options, say=lambda text: bar.console.print(redact(text), highlight=False),
+                              progress=lambda what, done, total: bar.update(task, description=redact(what)[:70],
+                                                                          completed=done, total=total))
+    except (GitError, GitHubError, SyncError) as exc:
+        fail(redact(str(exc)))
+    for warning in report.warnings:
+        say(f"[yellow]warning:[/yellow] {warning}")
+    prs, folders = report.prs, report.folders
+    api_note = (f"; {report.api_requests} API requests, {report.api_not_modified} not modified"
+                if report.api_requests else "")
+    console.print(f"main {report.main_sha[:12]} ({'moved' if report.main_moved else 'unchanged'})", highlight=False)
+    console.print(f"pull requests: {prs['new']} new, {prs['moved']} changed, {prs['updated']} re-judged, "
+                  f"{prs['unchanged']} unchanged (states: {report.metadata}{api_note})", highlight=False)
+    console.print(f"folders: {folders['imported']} imported, {folders['updated']} updated, "
+                  f"{folders['unchanged']} unchanged, {folders['failed']} failed, {folders['removed']} removed  "
+                  f"->  {mask_url(database_url(db))}", highlight=False)
+    console.print(f"read {report.files_read} files from git ({report.diffs} pull requests compared with main)",
+                  highlight=False)
+    for outcome in report.failures:
+        err_console.print(f"[red]failed:[/red] {outcome.key or outcome.folder}: {redact(str(outcome.reason))}",
+                          highlight=False)
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@command
 def package(
     group: Annotated[Optional[str], typer.Argument(help="A launch's group name, or a folder: run folders (*/train.log) or seed logs.")] = None,
     logs: Annotated[Optional[list[Path]], typer.Option("--logs", help="Seed logs to package instead of a group (repeat, or list after one --logs).")] = None,
@@ -236,19 +296,31 @@ def serve(
     db: DbOption = None,
     token: Annotated[Optional[str], typer.Option(envvar="GOLF_SERVE_TOKEN", help="Turn on POST /api/runs (publishing) for requests bearing this token. Off by default: the site is read-only.")] = None,
     ingest_dir: Annotated[Path, typer.Option(help="Where published folders are written.")] = Path("published"),
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (uvicorn's). On PostgreSQL any number; on SQLite too (WAL: readers never wait; publishing writes take turns).")] = 1,
 ) -> None:
     """Serve the web leaderboard: the ranking, every submission's README, JSON, checks and curves, and a JSON API."""
     import uvicorn
 
     from .db import database_url
+    from .serving import DB_ENV, INGEST_ENV, TOKEN_ENV
     from .web import create_app
 
     try:
-        web_app = create_app(db, token=token, ingest_dir=ingest_dir)
+        web_app = create_app(db, token=token, ingest_dir=ingest_dir)  # the database opened (and migrated) once, here
     except Exception as exc:
         fail(f"cannot open {mask_url(database_url(db))}: {redact(str(exc))}")
     console.print(f"golf leaderboard on http://{host}:{port}  ({mask_url(database_url(db))}; "
-                  f"{'publishing on' if token else 'read-only'})", highlight=False)
-    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+                  f"{'publishing on' if token else 'read-only'}"
+                  f"{f'; {workers} worker processes' if workers > 1 else ''})", highlight=False)
+    if workers == 1:
+        uvicorn.run(web_app, host=host, port=port, log_level="warning")
+        return
+    # each worker process builds its own app from the environment (leaderboard.serving)
+    os.environ.update({DB_ENV: database_url(db), INGEST_ENV: str(ingest_dir.resolve())})
+    os.environ.pop(TOKEN_ENV, None)
+    if token:
+        os.environ[TOKEN_ENV] = token
+    uvicorn.run("leaderboard.serving:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
 
 

@@ -29,6 +29,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored time in UTC: SQLite gives back naive times (golf stores UTC), PostgreSQL aware ones."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _storable(value, length: int | None):
     """Text as every database takes it: NUL characters (PostgreSQL refuses them) become U+FFFD, and a
     bounded column's value is cut to its length (PostgreSQL refuses longer ones; SQLite kept them)."""
@@ -292,7 +299,9 @@ class PullRequestRow(Base):
     head_sha: Mapped[str | None] = mapped_column(Str(64))
     base_sha: Mapped[str | None] = mapped_column(Str(64))  # where it forked from main
     synced_sha: Mapped[str | None] = mapped_column(Str(64))  # the head whose folders were last read
-    folders_json: Mapped[str] = mapped_column(LongText, default="[]", server_default="[]")  # records folders it adds
+    folders_json: Mapped[str] = mapped_column(LongText, default="[]", server_default="[]")  # [{path, tree}] it adds
+    first_commit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # git: its first commit's date
+    in_main: Mapped[bool | None] = mapped_column(Boolean)  # git: main holds its head
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     submissions: Mapped[list[SubmissionRow]] = relationship(

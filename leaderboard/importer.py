@@ -22,7 +22,7 @@ from .analysis import _date_from_name, document
 from .claims import claim_file, read_claims
 from .db import (
     AcceptanceOverrideRow, ArtifactRow, CheckRow, EvalStageRow, EventRow, MetricPointRow, PullRequestRow, RunRow,
-    SubmissionRow, utcnow,
+    SubmissionRow, as_utc, utcnow,
 )
 from .references import DatabaseReferences
 from .review import review
@@ -207,7 +207,7 @@ def _judging(sessions: sessionmaker[Session], references: DatabaseReferences, ke
         created, state = (pull.created_at, pull.state) if pull is not None else (None, None)
     if override is not None:  # a person's word over what main says
         accepted = override.accepted
-    judged_on = created.date().isoformat() if created is not None else own_date
+    judged_on = as_utc(created).date().isoformat() if created is not None else own_date
     now = references.context(None, digest, key) if state == "open" else None
     return _Judging(accepted, judged_on, references.context(judged_on, digest, key), now)
 
@@ -231,6 +231,7 @@ def import_folder(sessions: sessionmaker[Session], folder: Path, key: str | None
         reference_key = context.reference.key if context.reference else None
         with sessions() as session:
             existing = _find(session, key, folder)
+            was_accepted = existing is not None and bool(existing.accepted)
             if existing is not None and existing.content_hash == digest and existing.rules_version == RULES_VERSION \
                     and existing.accepted == accepted and existing.pr_number == pr \
                     and existing.reference_key == reference_key and existing.key == key \
@@ -252,7 +253,7 @@ def import_folder(sessions: sessionmaker[Session], folder: Path, key: str | None
             except IntegrityError:
                 if attempt == 2:
                     raise
-        if accepted:
+        if accepted or was_accepted:  # the accepted records changed: the references of what follows may too
             references.invalidate()
         return ImportOutcome(folder, status, key=key)
     except OperationalError as exc:

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("base_sha", sa.String(64)),
         sa.Column("synced_sha", sa.String(64)),
         sa.Column("folders_json", sa.Text, nullable=False, server_default="[]"),
+        sa.Column("first_commit_at", sa.DateTime(timezone=True)),
+        sa.Column("in_main", sa.Boolean),
         sa.Column("synced_at", sa.DateTime(timezone=True)),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
