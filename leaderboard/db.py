@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, foreign, mapped_col
 from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///golf.db"
+ID = BigInteger().with_variant(Integer(), "sqlite")  # 64-bit ids on every database (SQLite's rowid is INTEGER)
 
 
 def utcnow() -> datetime:
@@ -74,11 +75,11 @@ class Base(DeclarativeBase):
 class SubmissionRow(Base):
     __tablename__ = "submissions"
     __table_args__ = (Index("ix_submissions_track_bpb", "track", "mean_val_bpb"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     key: Mapped[str] = mapped_column(Str(500), unique=True)  # the source: its path under the imported root
     source_path: Mapped[str] = mapped_column(LongText)
     content_hash: Mapped[str] = mapped_column(Str(64), index=True)
-    copy_of_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
+    copy_of_id: Mapped[int | None] = mapped_column(ID, ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # merged into main (or marked so)
     pr_number: Mapped[int | None] = mapped_column(Integer, index=True)
     track: Mapped[str] = mapped_column(Str(64), index=True)
@@ -119,8 +120,8 @@ class SubmissionRow(Base):
 
 class RunRow(Base):
     __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ID, ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     log_path: Mapped[str] = mapped_column(LongText)
     run_index: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))  # runs appended in one log
     first_line: Mapped[int | None] = mapped_column(BigInteger)
@@ -152,8 +153,8 @@ class RunRow(Base):
 
 class EvalStageRow(Base):
     __tablename__ = "eval_stages"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ID, ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(Str(200))
     line: Mapped[int | None] = mapped_column(BigInteger)
@@ -168,8 +169,8 @@ class EvalStageRow(Base):
 class MetricPointRow(Base):
     __tablename__ = "metric_points"
     __table_args__ = (Index("ix_metric_points_run_step", "run_id", "step"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ID, ForeignKey("runs.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
@@ -181,8 +182,8 @@ class ArtifactRow(Base):
     """A file of the submission folder: the code, the logs, the model when present."""
 
     __tablename__ = "artifacts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ID, ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     path: Mapped[str] = mapped_column(LongText)
     kind: Mapped[str] = mapped_column(Str(32))
     bytes: Mapped[int] = mapped_column(BigInteger)
@@ -191,8 +192,8 @@ class ArtifactRow(Base):
 
 class CheckRow(Base):
     __tablename__ = "check_results"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ID, ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     check_id: Mapped[str] = mapped_column(Str(64))
     status: Mapped[str] = mapped_column(Str(16))
@@ -202,7 +203,7 @@ class CheckRow(Base):
 
 class EventRow(Base):
     __tablename__ = "events"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     kind: Mapped[str] = mapped_column(Str(64))
     subject: Mapped[str | None] = mapped_column(LongText)
@@ -213,7 +214,7 @@ class LaunchRow(Base):
     """One `golf launch`: a group of seeds on one backend."""
 
     __tablename__ = "launches"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     group: Mapped[str] = mapped_column(Str(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     backend: Mapped[str] = mapped_column(Str(32))
@@ -239,8 +240,8 @@ class LaunchSeedRow(Base):
     """One seed of a launch: its backend handle, state, live progress and GPU time."""
 
     __tablename__ = "launch_seeds"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    launch_id: Mapped[int] = mapped_column(ForeignKey("launches.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    launch_id: Mapped[int] = mapped_column(ID, ForeignKey("launches.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(Str(32), index=True)
@@ -272,8 +273,8 @@ class LaunchPointRow(Base):
 
     __tablename__ = "launch_points"
     __table_args__ = (Index("ix_launch_points_seed_step", "seed_id", "step"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    seed_id: Mapped[int] = mapped_column(ForeignKey("launch_seeds.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    seed_id: Mapped[int] = mapped_column(ID, ForeignKey("launch_seeds.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(BigInteger)
     train_time_s: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)

@@ -157,8 +157,8 @@ def test_significance_against_a_reference_folder():
     assert "nats/byte" in sig["message"] and "readme policy" in sig["message"]
 
 
-def test_significance_against_the_best_record_in_the_database(tmp_path):
-    db = f"sqlite:///{tmp_path / 'g.db'}"
+def test_significance_against_the_best_record_in_the_database(db_url):
+    db = db_url
     assert golf("import", str(RECORDS), "--accepted", "--db", db).returncode == 0
     folder = RECORDS / "track_10min_16mb" / "2026-03-20_Int6_MLP3x_SmearGate_BigramHash_MuonWD_SWA"
     proc = golf("check", str(folder), "--against", "best", "--db", db, "--json")

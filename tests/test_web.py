@@ -29,7 +29,7 @@ HOSTILE_README = """# Totally normal submission <script>alert('readme')</script>
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory):
+def web(tmp_path_factory, module_db_url):
     root = tmp_path_factory.mktemp("web")
     records = root / "records"
     shutil.copytree(RECORDS, records, ignore=shutil.ignore_patterns("EXPECTED.json"))
@@ -42,7 +42,7 @@ def web(tmp_path_factory):
     (hostile / "submission.json").write_text(json.dumps(claims))
     log = next(hostile.glob("*.log"))
     log.write_text("<script>alert('log')</script>\n" + log.read_text())
-    url = f"sqlite:///{root / 'golf.db'}"
+    url = module_db_url  # SQLite, then PostgreSQL
     outcomes = import_paths(open_database(url), [records], accepted=True)  # the records are the references
     assert all(o.status == "imported" for o in outcomes)
     app = create_app(url, token="s3cret-token", ingest_dir=root / "published")

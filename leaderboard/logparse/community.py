@@ -95,7 +95,7 @@ KNOWN_LINES = 50_000  # distinct lines remembered (short ones): logs repeat sett
 KNOWN_LINE_CHARS = 256
 
 
-def is_inert(line: str, lower: str, kv: dict[str, str]) -> bool:
+def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: list) -> bool:
     """True when reading the line can change no run, whatever the run's state (its timestamp aside):
     the checks of `CommunityReader.read`, each answered the way that keeps the line when in doubt."""
     first = line[0]
@@ -103,11 +103,9 @@ def is_inert(line: str, lower: str, kv: dict[str, str]) -> bool:
         if STEP_AT_START.match(line) or (first in "sS" and (lower[:14] in ("stopping_early", "stopping early")
                                                             or STEP_NO_TOTAL.match(line))):
             return False
-    if HINT_WORDS.search(lower) or "peak memory" in lower or lower.startswith("peak_memory"):
+    if hinted or sizes or "peak memory" in lower or lower.startswith("peak_memory"):
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
-        return False
-    if SIZE_WORDS.search(lower) and read_sizes(line, lower, kv):
         return False
     if any(key in kv for key in ("total_eval_time", "eval_time_s", "train_time_s", "stop_step", "total_train_time")):
         return False
@@ -119,11 +117,14 @@ def is_inert(line: str, lower: str, kv: dict[str, str]) -> bool:
 
 
 class Words(NamedTuple):
-    """What a line says whatever the state: lower-cased, its key:value tokens, and whether it is inert."""
+    """What a line says whatever the state: lower-cased, its key:value tokens, whether it is inert,
+    whether it may hint at the experiment, and the sizes it states."""
 
     lower: str
     kv: dict[str, str]
     inert: bool
+    hinted: bool
+    sizes: list[tuple[str, int]]
 
 
 _known: dict[str, Words] = {}
@@ -134,7 +135,9 @@ def words(line: str) -> Words:
     known = _known.get(line)
     if known is None:
         lower, kv = line.lower(), tokens(line)
-        known = Words(lower, kv, is_inert(line, lower, kv))
+        hinted = HINT_WORDS.search(lower) is not None
+        sizes = read_sizes(line, lower, kv) if SIZE_WORDS.search(lower) else []
+        known = Words(lower, kv, is_inert(line, lower, kv, hinted, sizes), hinted, sizes)
         if len(line) <= KNOWN_LINE_CHARS:
             if len(_known) >= KNOWN_LINES:
                 _known.clear()
@@ -152,7 +155,7 @@ class CommunityReader:
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:
-        lower, kv, inert = words(line)
+        lower, kv, inert, hinted, sizes = words(line)
         if inert:
             if stamp is not None and not self.in_training:
                 self.run.timestamps["last"] = stamp
@@ -166,7 +169,7 @@ class CommunityReader:
             if first in "sS":
                 if lower[:14] in ("stopping_early", "stopping early"):
                     self.stop(n, line, stamp)
-                    self.hints(n, line, lower, kv)
+                    self.hints(n, line, lower, kv, hinted)
                     return
                 m = STEP_NO_TOTAL.match(line)
                 if m is not None and self.step(n, line, m, stamp):
@@ -180,8 +183,8 @@ class CommunityReader:
                 score = to_number(kv["score"])
                 if score is not None and 0 < score < 20:
                     self.stage(n, line, {"val_bpb": kv["score"], "stage": "result"}, stamp)
-            self.other(n, line, kv, lower, stamp)
-        self.hints(n, line, lower, kv)
+            self.other(n, line, kv, lower, stamp, sizes)
+        self.hints(n, line, lower, kv, hinted)
 
     def suffixed_stage(self, n: int, line: str, stamp: float | None) -> bool:
         """`final_int6_sliding_window_val_bpb: 1.09503234`: a stage named by the key's prefix."""
@@ -306,12 +309,11 @@ class CommunityReader:
             del run.stages[:2000]  # the newest stages are the ones that can score
 
     # ---- everything else: sizes, timers, loops after training
-    def other(self, n: int, line: str, kv: dict[str, str], lower: str, stamp: float | None) -> None:
+    def other(self, n: int, line: str, kv: dict[str, str], lower: str, stamp: float | None,
+              sizes: list[tuple[str, int]]) -> None:
         run = self.run
-        if SIZE_WORDS.search(lower):
-            sizes = read_sizes(line, lower, kv)
-            if sizes:
-                self.sizes(n, sizes, stamp)
+        if sizes:
+            self.sizes(n, sizes, stamp)
         if "total_eval_time" in kv or "eval_time_s" in kv:  # a script's own total, or a summary's
             run.explicit_eval_total = to_seconds(kv.get("total_eval_time") or kv["eval_time_s"])
             run.note("explicit_eval_total", n)
@@ -396,8 +398,8 @@ class CommunityReader:
         self.in_training = False
 
     # ---- what kind of experiment this is
-    def hints(self, n: int, line: str, lower: str, kv: dict[str, str]) -> None:
-        if not HINT_WORDS.search(lower):
+    def hints(self, n: int, line: str, lower: str, kv: dict[str, str], hinted: bool | None = None) -> None:
+        if not (HINT_WORDS.search(lower) is not None if hinted is None else hinted):
             return
         run = self.run
         if "seed" in kv:

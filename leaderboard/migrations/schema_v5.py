@@ -2,21 +2,24 @@
 revision creates it, and the bridge from versions 1-4 builds toward it. Never edit it to follow the
 models; a change to the schema is a new revision in versions/.
 
-Integers that come from logs or file sizes are BIGINT (PostgreSQL's INTEGER stops at 2**31; for
-SQLite both are the same 64-bit INTEGER), and booleans default to false() (PostgreSQL refuses 0).
+Ids and integers that come from logs or file sizes are BIGINT (PostgreSQL's INTEGER stops at 2**31;
+for SQLite both are the same 64-bit INTEGER), and booleans default to false() (PostgreSQL refuses 0).
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+# ids: 64-bit everywhere (PostgreSQL's INTEGER stops at 2**31; SQLite's INTEGER PRIMARY KEY is 64-bit and
+# must be spelled INTEGER to stay the rowid)
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 NOW_TABLES = ("events", "submissions", "runs", "eval_stages", "metric_points", "check_results")  # v1
 ARTIFACT_TABLES = ("artifacts",)  # v2
 LAUNCH_TABLES = ("launches", "launch_seeds", "launch_points")  # v3
 
 
 def _id() -> sa.Column:
-    return sa.Column("id", sa.Integer, primary_key=True)
+    return sa.Column("id", ID, primary_key=True)
 
 
 sa.Table(
@@ -24,7 +27,7 @@ sa.Table(
     sa.Column("key", sa.String(500), nullable=False, unique=True),
     sa.Column("source_path", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False, index=True),
-    sa.Column("copy_of_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="SET NULL"), index=True),
+    sa.Column("copy_of_id", ID, sa.ForeignKey("submissions.id", ondelete="SET NULL"), index=True),
     sa.Column("accepted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("pr_number", sa.Integer, index=True),
     sa.Column("track", sa.String(64), nullable=False, index=True),
@@ -55,7 +58,7 @@ sa.Table(
 
 sa.Table(
     "runs", metadata, _id(),
-    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
+    sa.Column("submission_id", ID, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
               index=True),
     sa.Column("log_path", sa.Text, nullable=False),
     sa.Column("run_index", sa.Integer, nullable=False, server_default=sa.text("1")),
@@ -85,7 +88,7 @@ sa.Table(
 
 sa.Table(
     "eval_stages", metadata, _id(),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("line", sa.BigInteger),
@@ -99,7 +102,7 @@ sa.Table(
 
 sa.Table(
     "metric_points", metadata, _id(),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("train_time_s", sa.Float),
     sa.Column("train_loss", sa.Float),
@@ -110,7 +113,7 @@ sa.Table(
 
 sa.Table(
     "artifacts", metadata, _id(),
-    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
+    sa.Column("submission_id", ID, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
               index=True),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
@@ -120,7 +123,7 @@ sa.Table(
 
 sa.Table(
     "check_results", metadata, _id(),
-    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
+    sa.Column("submission_id", ID, sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False,
               index=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("check_id", sa.String(64), nullable=False),
@@ -160,7 +163,7 @@ sa.Table(
 
 sa.Table(
     "launch_seeds", metadata, _id(),
-    sa.Column("launch_id", sa.Integer, sa.ForeignKey("launches.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("launch_id", ID, sa.ForeignKey("launches.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("state", sa.String(32), nullable=False, index=True),
@@ -186,7 +189,7 @@ sa.Table(
 
 sa.Table(
     "launch_points", metadata, _id(),
-    sa.Column("seed_id", sa.Integer, sa.ForeignKey("launch_seeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seed_id", ID, sa.ForeignKey("launch_seeds.id", ondelete="CASCADE"), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("train_time_s", sa.Float),
     sa.Column("train_loss", sa.Float),
