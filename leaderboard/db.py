@@ -81,7 +81,7 @@ class SubmissionRow(Base):
     content_hash: Mapped[str] = mapped_column(Str(64), index=True)
     copy_of_id: Mapped[int | None] = mapped_column(ID, ForeignKey("submissions.id", ondelete="SET NULL"), index=True)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # merged into main (or marked so)
-    pr_number: Mapped[int | None] = mapped_column(Integer, index=True)
+    pr_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
     track: Mapped[str] = mapped_column(Str(64), index=True)
     name: Mapped[str] = mapped_column(LongText)
     author: Mapped[str | None] = mapped_column(LongText)
@@ -289,7 +289,7 @@ class PullRequestRow(Base):
 
     __tablename__ = "pull_requests"
     __table_args__ = (Index("ix_pull_requests_state_created", "state", "created_at"),)
-    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
     title: Mapped[str | None] = mapped_column(LongText)
     author: Mapped[str | None] = mapped_column(Str(200))
     state: Mapped[str] = mapped_column(Str(16))  # open | closed | merged

@@ -36,7 +36,7 @@ CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line t
     rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
     % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
 SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
-RESULTS_AT_MARGIN = (b"\nstep:", b"\nfinal_", b"\nstopping_early", b"\nTotal submission", b"\nSerialized model")
+RESULTS_AT_MARGIN = re.compile(rb"\n(?:step:|final_|stopping_early|Total submission|Serialized model)")
 SUBSET_WORDS = (b"limited", b"subset", b"partial")  # an indented line with one of these is read too
 SUBSET_LINE = re.compile(rb"[ \t]+\S.*\b(?:limited|subset|partial)\b")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
@@ -279,7 +279,7 @@ def _code_regions(block: bytes) -> list[tuple[int, int]]:
         end = block.find(SOURCE_END, start)
         if end == -1:
             return regions
-        if not any(block.find(marker, start, end) != -1 for marker in RESULTS_AT_MARGIN):
+        if RESULTS_AT_MARGIN.search(block, start, end) is None:
             regions.append((start, end + 1))
         position = block.find(b"\n", end + 1)
         if position == -1:

@@ -29,7 +29,7 @@ sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False, index=True),
     sa.Column("copy_of_id", ID, sa.ForeignKey("submissions.id", ondelete="SET NULL"), index=True),
     sa.Column("accepted", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("pr_number", sa.Integer, index=True),
+    sa.Column("pr_number", sa.BigInteger, index=True),
     sa.Column("track", sa.String(64), nullable=False, index=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("author", sa.Text),

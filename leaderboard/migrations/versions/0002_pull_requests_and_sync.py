@@ -17,7 +17,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "pull_requests",
-        sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("number", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=False),
         sa.Column("title", sa.Text),
         sa.Column("author", sa.String(200)),
         sa.Column("state", sa.String(16), nullable=False),
