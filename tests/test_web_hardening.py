@@ -92,9 +92,9 @@ def test_publishing_writes_nothing_until_the_whole_folder_is_valid(publisher):
 
 
 @pytest.fixture
-def extreme(tmp_path):
+def extreme(tmp_path, db_url):
     """A record whose log has train losses and val_bpb of +-1e308 and an infinite loss, and a launch streaming
-    the same."""
+    the same (in SQLite, then in PostgreSQL)."""
     records = tmp_path / "records" / "track_10min_16mb"
     for name in ("2026-04-09_A2_Muon097_3Seed", "2026-03-17_NaiveBaseline"):
         shutil.copytree(RECORDS / "track_10min_16mb" / name, records / name)
@@ -108,7 +108,7 @@ def extreme(tmp_path):
         assert old in text
         text = text.replace(old, new)
     log.write_text(text)
-    url = f"sqlite:///{tmp_path / 'golf.db'}"
+    url = db_url
     assert all(o.status == "imported" for o in import_paths(open_database(url), [records]))
     with open_database(url).begin() as session:
         seed = LaunchSeedRow(position=0, seed=1, state="running", step=3, total_steps=9)
@@ -139,10 +139,20 @@ def test_errors_are_pages_with_the_security_headers(extreme, tmp_path):
     assert client.get("/api/leaderboard", params={"sort": "bogus"}).json()["detail"]  # the API stays JSON
     for response in (bogus, client.get("/submissions/999999")):
         assert all(response.headers[k] == v for k, v in SECURITY_HEADERS.items())
-    with sqlite3.connect(tmp_path / "golf.db") as db:  # damaged under the running server: its tables are gone
-        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            db.execute(f"DROP TABLE {table}")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(tmp_path / "golf.db") as db:  # damaged under the running server: its tables are gone
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                db.execute(f"DROP TABLE {table}")
+    else:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
     broken = client.get("/")
     assert broken.status_code == 500 and "Something went wrong" in broken.text
-    assert "no such table" not in broken.text  # the error stays in the server's log
+    assert "no such table" not in broken.text and "does not exist" not in broken.text  # stays in the server's log
     assert all(broken.headers[k] == v for k, v in SECURITY_HEADERS.items())
