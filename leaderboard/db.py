@@ -352,7 +352,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def database_url(url: str | None = None) -> str:
-    return url or os.environ.get("GOLF_DB") or DEFAULT_URL
+    """--db, else $GOLF_DB, else golf.db here. A plain postgresql:// URL is driven by psycopg (v3), the
+    driver golf installs (SQLAlchemy's default for it would be psycopg2)."""
+    url = url or os.environ.get("GOLF_DB") or DEFAULT_URL
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
 
 
 def make_engine(url: str | None = None) -> Engine:
