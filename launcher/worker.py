@@ -135,10 +135,12 @@ def become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def signal_tree(pgid: int, sig: int) -> None:
-    """The script's process group, and every process below this worker (in any session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def signal_tree(script: subprocess.Popen, sig: int) -> None:
+    """The script's process group while its leader runs (after, the group id may be another's), and
+    every process below this worker, in any session."""
+    if script.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(script.pid, sig)
     for proc in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
             proc.send_signal(sig)
@@ -309,7 +311,7 @@ class Worker:
         grace period has passed."""
         if self.proc is None:
             return
-        signal_tree(self.proc.pid, signal.SIGTERM)
+        signal_tree(self.proc, signal.SIGTERM)
         try:
             self.proc.wait(timeout=GRACE_S)
         except subprocess.TimeoutExpired:
@@ -319,7 +321,7 @@ class Worker:
     def kill_leftovers(self) -> None:
         if self.proc is None:
             return
-        signal_tree(self.proc.pid, signal.SIGKILL)
+        signal_tree(self.proc, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5.0)
         reap_children()
