@@ -352,9 +352,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def database_url(url: str | None = None) -> str:
-    """--db, else $GOLF_DB, else golf.db here. A plain postgresql:// URL is driven by psycopg (v3), the
-    driver golf installs (SQLAlchemy's default for it would be psycopg2)."""
-    url = url or os.environ.get("GOLF_DB") or DEFAULT_URL
+    """--db, else $GOLF_DB, else golf.db here (as given: the URL golf shows, its password masked)."""
+    return url or os.environ.get("GOLF_DB") or DEFAULT_URL
+
+
+def driver_url(url: str) -> str:
+    """The URL SQLAlchemy connects with: a plain postgresql:// is driven by psycopg (v3), the driver golf
+    installs (SQLAlchemy's default for it would be psycopg2)."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]
@@ -362,7 +366,8 @@ def database_url(url: str | None = None) -> str:
 
 
 def make_engine(url: str | None = None) -> Engine:
-    engine = create_engine(database_url(url), pool_pre_ping=not database_url(url).startswith("sqlite"))
+    url = driver_url(database_url(url))
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
