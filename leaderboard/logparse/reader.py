@@ -11,10 +11,12 @@ A log is read in blocks of bytes, and most of it never reaches Python:
   prefix) is read by its first and last line only, both marked as a series so that their times are
   taken as a cumulative clock;
 - a series of training step lines is read by its first and last line, every validation line, and
-  enough lines between to draw the curve (at most CURVE_SAMPLES of them).
+  enough lines between to draw the curve (at most CURVE_SAMPLES of them), handed over in one piece.
 
 The lines that remain are normalized (timestamp / rank / logger prefixes) and source code at the left
-margin outside those regions is skipped with a small state machine.
+margin outside those regions is skipped with a small state machine. Logs repeat themselves (settings
+dumps, a library's chatter, the same script's banners): a short line without a timestamp is
+classified once, and a line the parser says changes nothing (`skip`) is not handed over again.
 """
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ class Line(NamedTuple):
 
 CACHED_LINE_BYTES = 256  # lines this short are remembered: a log repeats its settings and its library's chatter
 CACHED_LINES = 50_000
-_classified: dict[bytes, tuple[str, str]] = {}  # a line's bytes -> (text, kind), for a line with no timestamp
+_classified: dict[bytes, tuple[str, str, bool]] = {}  # a line's bytes -> (text, kind, skip); kind "" when dropped
 
 
 def _remember(raw: bytes, classified: tuple[str, str, bool]) -> None:
