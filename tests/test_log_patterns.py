@@ -272,3 +272,111 @@ def test_a_score_named_by_its_key_and_a_diagnostic_after_it():
     run = parse(SCORE_KEY_THEN_DIAGNOSTIC).run
     assert run.score.name == "ppm_native_submission" and run.score.val_bpb == 0.992908
     assert run.bytes_total == 15_955_912  # bytes_piece / bytes_sidecar are counts of text, not the artifact
+
+
+# prs/pr754/records/track_10min_16mb/2026-03-25_11L_ParallelMuon_MLP3x_TTT/train_seed42.log
+FLOAT_EVALS_BEFORE_THE_SIZES = """
+    step:6757/20000 val_loss:1.8854 val_bpb:1.1167 train_time:600033ms step_avg:88.80ms
+    stopping_early: wallclock_cap train_time:600033ms step:6757/20000
+    peak memory allocated: 22672 MiB reserved: 22816 MiB
+    raw model val_bpb:1.1167
+    Evaluating EMA weights...
+    ema_eval val_bpb:1.1158 eval_time:71265ms
+    Evaluating SWA (14 snapshots)...
+    swa_eval val_bpb:1.1180 eval_time:71264ms
+    Using ema weights (val_bpb=1.1158)
+    Serialized model: 105826834 bytes
+    Code size: 81870 bytes
+    Serialized model int6+zstd: 15821513 bytes (payload:27693850 raw_torch:27759695 payload_ratio:3.82x)
+    Total submission int6+zstd: 15903383 bytes
+    final_int6_zstd_roundtrip val_loss:1.8968 val_bpb:1.1234 eval_time:75480ms
+    final_int6_zstd_roundtrip_exact val_loss:1.89684242 val_bpb:1.12342044
+    ttt_sliding:done val_loss=1.893332 val_bpb=1.121341 elapsed=455.7s
+    legal_ttt val_loss:1.8933 val_bpb:1.1213 eval_time:456200ms
+    legal_ttt_exact val_loss:1.89333202 val_bpb:1.12134084
+"""
+
+
+def test_evaluations_of_the_float_weights_before_the_sizes_are_not_a_summary():
+    run = parse(FLOAT_EVALS_BEFORE_THE_SIZES).run
+    assert run.artifact_line == 13  # the total, not the line before the first evaluation
+    assert run.score.name == "legal_ttt" and run.score.val_bpb == 1.12134084
+    assert run.eval_time_s == pytest.approx(75.48 + 456.2)  # the EMA / SWA evaluations ran before the artifact
+
+
+# prs/pr164/records/track_10min_16mb/2026-03-20_OrthoInit_Muon_Int6_MLP3x_SmearBigram_1.1524/train_seed2025.log
+# and prs/pr2083/records/track_10min_16mb/2026-05-01_SP8192_CaseOps_V13_PPM_0.94175/train_seed999.log
+TWO_CLOSE_EVALUATIONS = """
+    step:8712/9000 val_loss:1.9601 val_bpb:1.1609 train_time:600041ms step_avg:68.87ms
+    stopping_early: wallclock_cap train_time:600041ms step:8712/9000
+    Total submission size int6+zstd: 15465508 bytes
+    final_int6_roundtrip val_loss:1.9864 val_bpb:1.1764 eval_time:4718ms
+    final_int6_roundtrip_exact val_loss:1.98637160 val_bpb:1.17644115
+    final_int6_sliding_window val_loss:1.9494 val_bpb:1.1546 stride:256 eval_time:16411ms
+    final_int6_sliding_window_exact val_loss:1.94943358 val_bpb:1.15456323
+    final_int6_sliding_window_s64 val_loss:1.9494 val_bpb:1.1546 stride:64 eval_time:57528ms
+    final_int6_sliding_window_s64_exact val_loss:1.94942912 val_bpb:1.15456479
+    ppm_mixer val_bpb:0.95657904 eval_time:470207ms order=5 H=0.99 L=0.2 T=0.8 N_tokens=47851520
+    ppm_sliding val_loss:2.40358135 val_bpb:0.95657904 eval_time:482996ms
+"""
+
+
+def test_close_results_each_timed_are_two_evaluations_and_one_result_under_two_timers_is_one():
+    run = parse(TWO_CLOSE_EVALUATIONS).run
+    assert run.score.name == "ppm_sliding"
+    # stride 256 and stride 64 both ran; the PPM pass is timed inside (470 s) and outside (483 s) once
+    assert run.eval_time_s == pytest.approx(4.718 + 16.411 + 57.528 + 482.996)
+
+
+# prs/pr1782/records/track_non_record_16mb/2026-04-22_SP1024_ByteLevelPPM_AdaptiveMix/train_seed1337.log
+RELAUNCHED = """
+    from __future__ import annotations
+    import os
+    ====================================================================================================
+    train_loader:dataset:fineweb10B_sp1024 train_shards:4
+    model_params:17059912
+    world_size:8 grad_accum_steps:1
+    train_batch_tokens:524288 train_seq_len:1024 iterations:20000 warmup_steps:20 max_wallclock_seconds:540.000
+    seed:1337
+    warmup_step:19/20
+    warmup_step:20/20
+    from __future__ import annotations
+    import os
+    ====================================================================================================
+    train_loader:dataset:fineweb10B_sp1024 train_shards:4
+    model_params:17059912
+    world_size:8 grad_accum_steps:1
+    train_batch_tokens:524288 train_seq_len:1024 iterations:20000 warmup_steps:20 max_wallclock_seconds:540.000
+    seed:1337
+    warmup_step:20/20
+    step:5002/20000 val_loss:2.3000 val_bpb:1.3622 train_time:219393ms step_avg:43.86ms
+    stopping_early: wallclock_cap train_time:219393ms step:5002/20000
+    Total submission size int8+zlib: 15870887 bytes
+    final_int8_zlib_roundtrip val_loss:2.7390 val_bpb:1.4131 eval_time:66298ms
+    final_int8_zlib_roundtrip_exact val_loss:2.73898667 val_bpb:1.41305759
+"""
+
+
+def test_an_attempt_that_stopped_before_its_first_step_and_was_launched_again_stays_apart():
+    log = parse(RELAUNCHED)
+    first, second = log.runs
+    assert (first.first_line, first.last_line, second.first_line) == (1, 10, 11)
+    assert first.relaunched and first.steps is None and first.score is None
+    assert any("launched again at line 11" in w for w in first.warnings)
+    assert second.steps == 5002 and second.score.val_bpb == 1.41305759 and log.run is second
+
+
+# prs/pr982/records/track_10min_16mb/2026-03-27_FortKnox_ZeroValAdaptation_6L256d/train_seed2024.log
+CLOCK_ONLY_AT_THE_START = """
+    step:0/20000 val_loss:6.9296 val_bpb:4.1041
+    step:500/20000 train_loss:2.6529 train_time:17960ms step_avg:35.92ms
+    step:4000/20000 val_loss:2.3737 val_bpb:1.4058
+    step:8000/20000 val_loss:2.3489 val_bpb:1.3912
+    step:12000/20000 val_loss:2.2938 val_bpb:1.3585
+"""
+
+
+def test_a_clock_last_printed_early_in_the_loop_is_not_its_training_time():
+    run = parse(CLOCK_ONLY_AT_THE_START).run
+    assert run.steps == 12000 and run.train_time_s is None
+    assert any("last printed at step 500" in w for w in run.warnings)

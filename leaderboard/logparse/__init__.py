@@ -53,8 +53,15 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
             current.read_steps(line.lines)
             continue
         if line.kind == "code_start" or line.kind == "header":
-            if run.has_results:
+            # a run with results, or a relaunch: a second source dump after this one's settings (the
+            # attempt before it stopped before its first step and stays a run of its own, with no figures)
+            if run.has_results or (line.kind == "code_start" and current.configured):
+                if not run.has_results:
+                    run.relaunched = True
+                    run.warnings.append(f"stopped before its first training step; launched again at line {line.number}")
                 current = _new_run(readers, line.number, reader.last_read)
+            current.configured = current.configured or (current.dumped and line.kind == "header")
+            current.dumped = current.dumped or line.kind == "code_start"
             if line.text.startswith("golf_trainer ") and not isinstance(current, GolfReader):
                 readers[-1] = current = GolfReader(current.run)
             if line.kind == "code_start":
@@ -73,7 +80,7 @@ def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
     if reader.lines == 0:
         warnings.append("the log is empty")
     runs = [finish(r.run) for r in readers]
-    runs = [r for r in runs if r.has_results or r.bytes_total is not None] or runs[-1:]
+    runs = [r for r in runs if r.has_results or r.bytes_total is not None or r.relaunched] or runs[-1:]
     runs = _drop_repeated_summaries(runs, warnings)
     for i, r in enumerate(runs, 1):
         r.index = i

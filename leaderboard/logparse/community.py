@@ -152,6 +152,8 @@ class CommunityReader:
         self.run = run
         self.in_training = True
         self.series = False  # the line read is the first or last of a series (its time is a running clock)
+        self.dumped = False  # the run has printed its source code
+        self.configured = False  # ... and its settings after it: another source dump is a relaunch
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:

@@ -65,6 +65,7 @@ class Run:
     code_sizes: dict[str, int] = field(default_factory=dict)  # plain / compressed / uncompressed
     train_time_s: float | None = None  # the training loop's own clock when it stopped
     stopped_by_cap: bool = False
+    relaunched: bool = False  # stopped before its first step, and the script was started again below it
     steps: int | None = None
     iterations: int | None = None  # the step budget (the N of step:i/N)
     wallclock_cap_s: float | None = None  # MAX_WALLCLOCK_SECONDS as the log states it

@@ -21,13 +21,35 @@ def _same_result(a: Stage, b: Stage) -> bool:
     return bool(compared) and all(abs(x - y) <= SAME_RESULT_TOLERANCE for x, y in compared)
 
 
+def _two_evaluations(a: Stage, b: Stage) -> bool:
+    """Close results, each with its own duration (stride 256, then stride 64; a sliding pass, then TTT):
+    two evaluations that both ran. The same figures to the last digit under an inner and an outer timer
+    are one evaluation said twice."""
+    timed_apart = a.time_s is not None and b.time_s is not None \
+        and abs(a.time_s - b.time_s) > max(1.0, 0.01 * max(a.time_s, b.time_s))
+    pairs = [(a.val_bpb, b.val_bpb), (a.val_loss, b.val_loss)]
+    return timed_apart and not all(_same_when_printed(x, y) for x, y in pairs if x is not None and y is not None)
+
+
+def _decimals(x: float) -> int:
+    text = repr(x)
+    return len(text.split(".", 1)[1]) if "." in text and "e" not in text else 0
+
+
+def _same_when_printed(x: float, y: float) -> bool:
+    """0.033797 and 0.03379742: one figure, printed to 6 and to 8 decimals."""
+    places = min(_decimals(x), _decimals(y))
+    return abs(round(x, places) - round(y, places)) < 0.5 * 10.0 ** -places
+
+
 def _mark_duplicates(stages: list[Stage]) -> None:
     """One result reported twice (a summary line, a compatibility alias): keep one."""
     for i, later in enumerate(stages):
         for earlier in stages[:i]:
             if earlier.duplicate_of or later.duplicate_of or earlier.after_artifact != later.after_artifact:
                 continue
-            if earlier.diagnostic != later.diagnostic or not _same_result(earlier, later):
+            if earlier.diagnostic != later.diagnostic or not _same_result(earlier, later) \
+                    or _two_evaluations(earlier, later):
                 continue
             keep_later = later.time_s is not None or earlier.time_s is None
             dropped, kept = (earlier, later) if keep_later else (later, earlier)
@@ -127,6 +149,18 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
     run.warmup_s = warmup or None
 
 
+def _untimed_loop_end(run: Run) -> None:
+    """A clock last printed at step 500 of a loop that went on to step 12000 times only the start."""
+    if run.train_time_s is None or run.steps is None or run.stopped_by_cap:
+        return
+    timed = max((p.step for p in run.curve if p.train_time_s is not None), default=None)
+    if timed is not None and timed < run.steps:
+        run.warnings.append(f"the training clock is last printed at step {timed} ({run.train_time_s:.1f}s) of "
+                            f"{run.steps} steps: the loop's end is not timed")
+        run.train_time_s = None
+        run.sources.pop("train_time_s", None)
+
+
 def _before_artifact_work(run: Run) -> None:
     """Split what happened between the loop's end and the artifact: calibration on training data
     (capped with training), optimizer loops (on validation data unless the log says training),
@@ -191,16 +225,22 @@ def _bytes(run: Run) -> None:
 def _artifact_line(run: Run) -> int | None:
     """Where the artifact was written: the last size statement before the first evaluation after
     training (a raw size, then calibration, then the compressed size all come before it). A log that
-    states only the raw model or the code is taken at those lines; one that sums its sizes up after its
-    evaluations wrote the artifact before them."""
+    states only the raw model or the code is taken at those lines; one that sums its sizes up after all
+    its evaluations wrote the artifact before them (evaluations of the float weights before the sizes and
+    of the artifact after them are not a summary)."""
     end = run.training_end_line or 0
     sizes = [n for n in run.size_lines if n > end] or run.size_lines or \
         [n for n in run.other_size_lines if n > end]
     if not sizes:
         return None
-    first_eval = next((s.line for s in run.stages if s.line > end and not s.diagnostic), None)
+    evals = [s for s in run.stages if s.line > end and not s.diagnostic]
+    first_eval = evals[0].line if evals else None
     if first_eval is not None and run.has_training and sizes[0] > first_eval:
-        return first_eval - 1  # the sizes are a summary after the evaluations
+        before_sizes = [s for s in evals if s.line < sizes[0]]
+        fresh_after = [s for s in evals if s.line > sizes[0] and not any(_same_result(s, b) for b in before_sizes)]
+        if not fresh_after:
+            return first_eval - 1  # the sizes are a summary after the evaluations
+        first_eval = fresh_after[0].line
     before = [n for n in sizes if first_eval is None or n < first_eval]
     return before[-1] if before else sizes[0]
 
@@ -230,6 +270,7 @@ def finish(run: Run) -> Run:
     live = [s for s in stages if not s.duplicate_of]
     _choose_score(run, live)
     _eval_time(run, live, after_artifact)
+    _untimed_loop_end(run)
     _before_artifact_work(run)
     distinct = list(dict.fromkeys(seed for seed, _ in run.seeds))
     if len(distinct) == 1 or (distinct and run.has_results):
