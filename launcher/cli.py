@@ -1,6 +1,7 @@
 """The `golf` command line."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -119,6 +120,9 @@ def train(
 
 register_tracker(app)  # check, import, package, serve
 register_launcher(app)  # launch, gather, cancel, status, logs
+for _info in app.registered_commands:  # the command list shows each docstring's first paragraph as one text
+    if _info.short_help is None and _info.callback is not None:
+        _info.short_help = " ".join(inspect.getdoc(_info.callback).split("\n\n")[0].split())
 
 
 def main() -> None:

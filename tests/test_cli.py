@@ -16,8 +16,11 @@ def golf(cwd, *args, env=None, timeout=300):
 
 
 def test_help_explains_the_commands(tmp_path):
-    proc = golf(tmp_path, "--help")
+    proc = golf(tmp_path, "--help", env={"COLUMNS": "300"})
     assert proc.returncode == 0 and "data" in proc.stdout and "train" in proc.stdout
+    # each command's summary is running text, not the docstring's line breaks
+    check_row = next(line for line in proc.stdout.splitlines() if "│ check " in line)
+    assert "or the claims contradict them), valid" in check_row
     proc = golf(tmp_path, "train", "--help")
     assert "--preset" in proc.stdout and "KEY=VALUE" in proc.stdout
 
