@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 
 from markupsafe import Markup, escape
 
@@ -54,23 +55,35 @@ class Axis:
         return [(first + i) * step for i in range(max(0, min(count, 2 * n + 1)))]
 
     def label(self, tick: float, form: str) -> str:
+        if form == "date":  # the value is a day number (date.toordinal)
+            return date.fromordinal(round(tick * self.scale)).isoformat()
         return format(tick * self.scale, form)
 
 
+def day_number(day: str) -> int:
+    """A YYYY-MM-DD day as the x of a chart drawn with `x_dates`."""
+    return date.fromisoformat(day).toordinal()
+
+
 def line_chart(series: list[tuple[str, list[tuple[float, float]]]], x_label: str, y_label: str,
-               title: str = "") -> Markup:
+               title: str = "", x_dates: bool = False, dots: list[tuple[float, float, str]] = (),
+               dots_label: str = "") -> Markup:
     """series: [(label, [(x, y), ...])]. Points with a None x or y are skipped; non-finite ones are
-    skipped and counted."""
+    skipped and counted. `x_dates`: x values are day numbers (day_number), labelled YYYY-MM-DD.
+    `dots`: single points (x, y, what each is) drawn unjoined, in one more colour named `dots_label`."""
     given = [(label, [(float(x), float(y)) for x, y in pts if x is not None and y is not None])
              for label, pts in series]
     clean = [(label, [(x, y) for x, y in pts if math.isfinite(x) and math.isfinite(y)]) for label, pts in given]
     not_finite = sum(len(pts) for _, pts in given) - sum(len(pts) for _, pts in clean)
     clean = [(label, pts) for label, pts in clean if pts]
-    if not clean:
+    dots = [(float(x), float(y), what) for x, y, what in dots
+            if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
+    if not clean and not dots:
         note = f" ({not_finite} value(s) not finite)" if not_finite else ""
         return Markup(f'<p class="muted">no data for this chart{note}</p>')
-    x_axis = Axis.fit([x for _, pts in clean for x, _ in pts], margin=0.0, flat_pad=0.5)
-    y_axis = Axis.fit([y for _, pts in clean for _, y in pts], margin=0.05, flat_pad=0.5)
+    x_axis = Axis.fit([x for _, pts in clean for x, _ in pts] + [x for x, _, _ in dots], margin=0.02 if dots else 0.0,
+                      flat_pad=0.5)
+    y_axis = Axis.fit([y for _, pts in clean for _, y in pts] + [y for _, y, _ in dots], margin=0.05, flat_pad=0.5)
     w, h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
 
     def sx(x: float) -> float:
@@ -88,7 +101,8 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]]]], x_label: str
                      f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{y_axis.label(t, ".4g")}</text>')
     for t in x_axis.ticks():
         x = PAD_L + (t - x_axis.lo) / (x_axis.hi - x_axis.lo) * w
-        parts.append(f'<text x="{x:.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11">{x_axis.label(t, ".6g")}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{PAD_T + h + 16}" text-anchor="middle" font-size="11">'
+                     f'{x_axis.label(t, "date" if x_dates else ".6g")}</text>')
     if not_finite:
         parts.append(f'<text x="{PAD_L + w}" y="{PAD_T + h + 30}" text-anchor="end" font-size="11">'
                      f'{not_finite} value(s) not finite, not drawn</text>')
@@ -104,5 +118,12 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]]]], x_label: str
             parts.append(f'<circle cx="{sx(pts[0][0]):.1f}" cy="{sy(pts[0][1]):.1f}" r="3" fill="{color}"/>')
         parts.append(f'<text x="{PAD_L + 8}" y="{PAD_T + 14 + 14 * i}" font-size="11" fill="{color}">'
                      f'{escape(label)}</text>')
+    if dots:
+        color = COLORS[len(clean) % len(COLORS)]
+        for x, y, what in dots:
+            parts.append(f'<circle class="dot" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{color}">'
+                         f'<title>{escape(what)}</title></circle>')
+        parts.append(f'<text x="{PAD_L + 8}" y="{PAD_T + 14 + 14 * len(clean)}" font-size="11" fill="{color}">'
+                     f'{escape(dots_label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

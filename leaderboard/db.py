@@ -16,7 +16,7 @@ from typing import Iterator
 from sqlalchemy import exc
 from sqlalchemy import (
     BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, create_engine,
-    event, false, text,
+    event, false, select, text,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, foreign, mapped_column, relationship, sessionmaker
@@ -103,6 +103,7 @@ class SubmissionRow(Base):
     readme: Mapped[str | None] = mapped_column(LongText)
     submission_json: Mapped[str | None] = mapped_column(LongText)
     analysis_json: Mapped[str] = mapped_column(LongText)  # the one analysis (leaderboard.analysis)
+    reasons_json: Mapped[str | None] = mapped_column(LongText)  # the analysis' reasons for its verdict (a JSON list)
     judged_on: Mapped[str | None] = mapped_column(Str(32))  # the date its reference stood on: its PR's creation, else its own
     review_json: Mapped[str | None] = mapped_column(LongText)  # leaderboard.review: both policies, and "if accepted now"
     would_be_record: Mapped[bool | None] = mapped_column(Boolean)  # an open PR's folder, were it accepted today
@@ -330,6 +331,15 @@ class GitHubCacheRow(Base):
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class GenerationRow(Base):
+    """One row: a number every write the pages show bumps (imports, syncs, removals), so that each web
+    worker process knows, with one small read, whether the pages it cached are still current."""
+
+    __tablename__ = "generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class AcceptanceOverrideRow(Base):
     """A person's word on whether a submission counts as accepted, over what main says (a folder
     merged and later found wrong, or one accepted outside main)."""
@@ -339,6 +349,38 @@ class AcceptanceOverrideRow(Base):
     accepted: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(LongText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---- the generation: bumped in the transaction of any write the pages show
+
+SHOWN = (SubmissionRow, RunRow, CheckRow, ArtifactRow, PullRequestRow, AcceptanceOverrideRow)
+_BUMPED = "golf_generation_bumped"
+
+
+def _bump_generation(session: Session, _flush_context) -> None:
+    if session.info.get(_BUMPED):
+        return
+    changed = [o for o in session.deleted if isinstance(o, SHOWN)] or \
+        [o for o in session.new if isinstance(o, SHOWN)] or \
+        [o for o in session.dirty if isinstance(o, SHOWN) and session.is_modified(o)]
+    if changed:
+        bump_generation(session.connection())
+        session.info[_BUMPED] = True  # once per transaction
+
+
+def _transaction_over(session: Session, *_args) -> None:
+    session.info.pop(_BUMPED, None)
+
+
+def bump_generation(conn: Connection) -> None:
+    """The pages' data changed: every cached page is stale (for writers that bypass the ORM session)."""
+    table = GenerationRow.__table__
+    if conn.execute(table.update().where(table.c.id == 1).values(value=table.c.value + 1)).rowcount == 0:
+        conn.execute(table.insert().values(id=1, value=1))
+
+
+def generation(conn: Connection) -> int:
+    return conn.execute(select(GenerationRow.value).where(GenerationRow.id == 1)).scalar() or 0
 
 
 # ---- engines, and the schema brought up to date
@@ -460,7 +502,8 @@ def check_integrity(engine: Engine) -> None:
     with engine.connect() as conn:
         problems = [row[0] for row in conn.execute(text("PRAGMA quick_check")).fetchmany(3)]
     if problems != ["ok"]:
-        raise DatabaseError(f"the database file is damaged ({'; '.join(problems)[:200]}); restore a backup or "
+        found = "; ".join(line for p in problems for line in p.splitlines() if not line.startswith("***"))
+        raise DatabaseError(f"the database file is damaged ({found[:200]}); restore a backup or "
                             "import into a new file")
 
 
@@ -481,7 +524,11 @@ def open_database(url: str | None = None, write: bool = True) -> sessionmaker[Se
         if readonly is not None and "unable to open" in str(error.orig):
             return open_database(readonly, write=False)  # a read-only folder: no -wal / -shm files can be made
         raise DatabaseError(f"cannot read the database: {str(error.orig).splitlines()[0][:200]}") from None
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "after_flush", _bump_generation)
+    event.listen(sessions, "after_commit", _transaction_over)
+    event.listen(sessions, "after_rollback", _transaction_over)
+    return sessions
 
 
 def _read_only_sqlite(url: str) -> str | None:

@@ -117,7 +117,7 @@ def build_rows(sub: Submission, analysis: dict, files: list[tuple[str, int, str]
         eval_time_s=max((s["eval_time_s"] for s in counted if s["eval_time_s"] is not None), default=None),
         compression_ratio=sum(ratios) / len(ratios) if ratios else None,
         readme=_text(safe_path(sub.path, "README.md")), submission_json=_text(claim_file(sub.path)),
-        analysis_json=json.dumps(analysis), updated_at=utcnow(),
+        analysis_json=json.dumps(analysis), reasons_json=json.dumps(analysis["reasons"]), updated_at=utcnow(),
     )
     runs = []
     sha_by_path = {p: sha for p, _, sha in files}

@@ -1,5 +1,6 @@
 """Pull requests as a reviewer sees them, read from the database `golf sync` filled: the review queue
-(open pull requests, newest first) and everything golf knows about one pull request. Each folder
+(open pull requests: those breaking a rule first, then those in doubt, then the rest, each group newest
+first) and everything golf knows about one pull request. Each folder
 comes with its verdict and reasons, the delta to the record of its day with the p-value under both
 significance policies, whether it would be a record if accepted now, and what to look at first:
 failing checks, then contradicted claims, then warnings. Everything here was computed at import;
@@ -12,20 +13,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from .db import CheckRow, PullRequestRow, SubmissionRow, SyncStateRow, as_utc
+from golfcore.vocabulary import Verdict
 
-DEFAULT_REPO = "openai/parameter-golf"
+from .db import CheckRow, PullRequestRow, SubmissionRow, as_utc
+from .queries import github_repo as _repo
+
 MAX_WARNINGS = 10  # per folder, in the look-first list
 SEVERITY_ORDER = ("fail", "contradicts", "warn")
 
 
 def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value is not None else None
-
-
-def _repo(session: Session) -> str:
-    row = session.get(SyncStateRow, "repo")
-    return row.value if row is not None and row.value else DEFAULT_REPO
 
 
 def pr_summary(pr: PullRequestRow, repo: str) -> dict:
@@ -35,14 +33,6 @@ def pr_summary(pr: PullRequestRow, repo: str) -> dict:
         "closed_at": _iso(pr.closed_at), "head_sha": pr.head_sha, "synced_sha": pr.synced_sha,
         "synced_at": _iso(pr.synced_at), "url": f"https://github.com/{repo}/pull/{pr.number}",
     }
-
-
-def pr_badges(session: Session, numbers: set[int]) -> dict[int, dict]:
-    """{number: {state, state_inferred, url}} for a page's rows (one query)."""
-    repo = _repo(session)
-    rows = session.scalars(select(PullRequestRow).where(PullRequestRow.number.in_(numbers))) if numbers else []
-    return {pr.number: {"number": pr.number, "state": pr.state, "state_inferred": bool(pr.state_inferred),
-                        "url": f"https://github.com/{repo}/pull/{pr.number}"} for pr in rows}
 
 
 def look_first(sub: SubmissionRow, checks: list[CheckRow], analysis: dict) -> list[dict]:
@@ -113,20 +103,48 @@ def _look_first_of(folders: list[dict]) -> list[dict]:
     return sorted(items, key=lambda i: SEVERITY_ORDER.index(i["severity"]))  # stable within a severity
 
 
-def review_queue(session: Session, limit: int | None = None) -> list[dict]:
-    """Open pull requests that add records folders, newest first."""
-    query = (select(PullRequestRow).where(PullRequestRow.state == "open", PullRequestRow.number.in_(
-        select(SubmissionRow.pr_number).where(SubmissionRow.pr_number.is_not(None))))
-        .order_by(PullRequestRow.created_at.desc().nulls_last(), PullRequestRow.number.desc()))
-    if limit is not None:
-        query = query.limit(limit)
-    pulls = session.scalars(query).all()
+CONCERNS = ("breaks a rule", "needs review", "no rule broken")  # the queue's groups, in order
+
+
+def _concern(verdicts: list[str]) -> int:
+    if Verdict.invalid.value in verdicts:
+        return 0
+    return 1 if Verdict.needs_review.value in verdicts else 2
+
+
+def queue_order(session: Session) -> list[tuple[int, int]]:
+    """(number, concern) of each open pull request that adds records folders, in the queue's order: what
+    breaks a rule first (a reviewer closes those), then what needs review, then the rest; newest first in each."""
+    rows = session.execute(
+        select(PullRequestRow.number, PullRequestRow.created_at, SubmissionRow.key, SubmissionRow.verdict)
+        .join(SubmissionRow, SubmissionRow.pr_number == PullRequestRow.number)
+        .where(PullRequestRow.state == "open")).all()
+    pulls: dict[int, tuple] = {}
+    for number, created, key, verdict in rows:
+        _, verdicts = pulls.setdefault(number, (as_utc(created), []))
+        if key.startswith(f"pr{number}/"):  # proposed by it, not a folder of main linked to it
+            verdicts.append(verdict)
+    newest_first = sorted(pulls.items(), key=lambda p: (p[1][0] is None, -(p[1][0].timestamp() if p[1][0] else 0),
+                                                        -p[0]))
+    return sorted(((n, _concern(verdicts)) for n, (_, verdicts) in newest_first), key=lambda p: p[1])
+
+
+def review_queue(session: Session, limit: int | None = None, offset: int = 0,
+                 order: list[tuple[int, int]] | None = None) -> list[dict]:
+    """Open pull requests that add records folders, in the queue's order (`order`: queue_order's, when the
+    caller has it)."""
+    order = (order if order is not None else queue_order(session))[offset:None if limit is None else offset + limit]
+    concern = dict(order)
+    pulls = {p.number: p for p in session.scalars(select(PullRequestRow).where(
+        PullRequestRow.number.in_(list(concern))))} if order else {}
     repo = _repo(session)
-    folders = _folders(session, [p.number for p in pulls])
+    folders = _folders(session, list(concern))
     queue = []
-    for pr in pulls:
-        mine = [f for f in folders[pr.number] if not f["in_main"]]
-        queue.append({**pr_summary(pr, repo), "folders": mine, "look_first": _look_first_of(mine),
+    for number, _ in order:
+        pr = pulls[number]
+        mine = [f for f in folders[number] if not f["in_main"]]
+        queue.append({**pr_summary(pr, repo), "concern": CONCERNS[concern[number]], "folders": mine,
+                      "look_first": _look_first_of(mine),
                       "would_be_record": any(f["if_accepted_now"] and f["if_accepted_now"]["would_be_record"]
                                              for f in mine)})
     return queue

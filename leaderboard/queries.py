@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
-from .db import CheckRow, LaunchPointRow, LaunchRow, MetricPointRow, RunRow, SubmissionRow
+from .db import LaunchPointRow, LaunchRow, MetricPointRow, PullRequestRow, RunRow, SubmissionRow, SyncStateRow
 from golfcore.vocabulary import Track, Verdict
 
 RECORD_TRACK, NON_RECORD_TRACK = Track.record.value, Track.non_record.value
@@ -18,12 +19,14 @@ BYTES_LIMIT = 16_000_000
 SORTS = {"rank", "val_bpb", "date", "bytes", "name", "author", "seeds", "train_s", "eval_s", "ratio"}
 VERDICTS = tuple(v.value for v in (Verdict.record, Verdict.valid, Verdict.needs_review, Verdict.invalid))
 MAX_PER_PAGE = 200
+DEFAULT_REPO = "openai/parameter-golf"
 
 
 @dataclass
 class Filters:
     track: str = RECORD_TRACK
     verdict: str | None = None
+    status: str | None = None  # accepted | open | closed
     author: str | None = None
     q: str | None = None
     sort: str = "rank"
@@ -32,42 +35,106 @@ class Filters:
     per_page: int = 50
 
 
-def _rankable_means(session: Session, track: str) -> list[float]:
-    """The sorted mean val_bpb of every ranked submission of a track: rank = place in this list."""
-    return list(session.scalars(select(SubmissionRow.mean_val_bpb).where(
-        SubmissionRow.track == track, SubmissionRow.verdict != "invalid", SubmissionRow.mean_val_bpb.is_not(None))
-        .order_by(SubmissionRow.mean_val_bpb)))
+RANKED = (Verdict.record.value, Verdict.valid.value)  # only these hold a rank
+STATUSES = ("accepted", "open", "closed")
 
 
-def rank_of(means: list[float], sub: SubmissionRow) -> int | None:
-    if sub.verdict == "invalid" or sub.mean_val_bpb is None:
+@dataclass
+class Standings:
+    """A track's ranks (among `record` and `valid` submissions, by mean val_bpb, ties sharing one) and its
+    current record. Copies of a stored submission are left out: one line per submission."""
+
+    ranks: dict[int, int]
+    record_id: int | None
+
+
+def standings(session: Session, track: str) -> Standings:
+    rows = session.execute(select(SubmissionRow.id, SubmissionRow.verdict, SubmissionRow.accepted,
+                                  SubmissionRow.mean_val_bpb)
+                           .where(SubmissionRow.track == track, SubmissionRow.copy_of_id.is_(None),
+                                  SubmissionRow.mean_val_bpb.is_not(None))).all()
+    means = sorted(r.mean_val_bpb for r in rows if r.verdict in RANKED)
+    ranks = {r.id: bisect_left(means, r.mean_val_bpb) + 1 for r in rows if r.verdict in RANKED}
+    standing = [r for r in rows if r.verdict != Verdict.invalid.value and _stands(r.accepted, r.verdict, rows)]
+    record = min(standing, key=lambda r: (r.mean_val_bpb, r.id), default=None)
+    return Standings(ranks, record.id if record is not None else None)
+
+
+def _stands(accepted: bool, verdict: str, rows) -> bool:
+    """A record stands when accepted (merged into main); with nothing accepted yet, when golf says `record`."""
+    return bool(accepted) if any(r.accepted for r in rows) else verdict == Verdict.record.value
+
+
+def day(value: str | None) -> str | None:
+    """A date as YYYY-MM-DD, whatever form it was given in ('2026-03-20T05:30:00Z' included); None if not one."""
+    if not value or len(value) < 10:
         return None
-    return bisect_left(means, sub.mean_val_bpb) + 1  # ties share a rank
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        return None
 
 
-def frontier(session: Session, track: str = RECORD_TRACK) -> list[dict]:
-    """The record val_bpb over time: each accepted record (or, with none marked accepted, each `record`)
-    that beat every earlier one."""
-    accepted = session.scalar(select(func.count()).where(SubmissionRow.accepted.is_(True), SubmissionRow.track == track))
-    standing = SubmissionRow.accepted.is_(True) if accepted else SubmissionRow.verdict == Verdict.record.value
+def status(accepted: bool, pr_state: str | None) -> str | None:
+    """accepted (merged into main, or marked so), open (its pull request is open), closed (its pull request
+    closed, or merged without this folder standing); None: neither accepted nor from a pull request."""
+    if accepted:
+        return "accepted"
+    if pr_state is None:
+        return None
+    return "open" if pr_state == "open" else "closed"
+
+
+def _status_filter(wanted: str):
+    if wanted == "accepted":
+        return SubmissionRow.accepted.is_(True)
+    states = select(PullRequestRow.number).where(
+        PullRequestRow.state == "open" if wanted == "open" else PullRequestRow.state != "open")
+    return SubmissionRow.accepted.is_not(True) & SubmissionRow.pr_number.in_(states)
+
+
+def frontier(session: Session, track: str = RECORD_TRACK) -> dict:
+    """The record val_bpb by date: each standing record (accepted; with none accepted, each `record`) that
+    beat every earlier one and breaks no rule; and the open pull requests' folders that would beat today's
+    record if accepted now. Dates are the days golf judges on (a pull request's creation, else its own)."""
     rows = session.execute(
-        select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.date, SubmissionRow.mean_val_bpb)
-        .where(SubmissionRow.track == track, standing, SubmissionRow.mean_val_bpb.is_not(None),
-               SubmissionRow.copy_of_id.is_(None))
-        .order_by(SubmissionRow.date, SubmissionRow.id)).all()
-    best, points = None, []
-    for sid, name, date, bpb in rows:
-        if best is None or bpb < best:
-            best = bpb
-            points.append({"id": sid, "name": name, "date": date, "val_bpb": bpb})
-    return points
+        select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.verdict, SubmissionRow.accepted,
+               func.coalesce(SubmissionRow.judged_on, SubmissionRow.date).label("on"), SubmissionRow.mean_val_bpb)
+        .where(SubmissionRow.track == track, SubmissionRow.mean_val_bpb.is_not(None),
+               SubmissionRow.copy_of_id.is_(None), SubmissionRow.verdict != Verdict.invalid.value)).all()
+    standing = sorted((r for r in rows if _stands(r.accepted, r.verdict, rows)), key=lambda r: (day(r.on) or "", r.id))
+    best, records = None, []
+    for r in standing:
+        if best is None or r.mean_val_bpb < best:
+            best = r.mean_val_bpb
+            records.append({"id": r.id, "name": r.name, "date": day(r.on), "val_bpb": r.mean_val_bpb})
+    contenders = session.execute(
+        select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.pr_number, SubmissionRow.judged_on,
+               SubmissionRow.mean_val_bpb)
+        .where(SubmissionRow.track == track, SubmissionRow.would_be_record.is_(True),
+               SubmissionRow.mean_val_bpb.is_not(None), SubmissionRow.pr_number.in_(
+                   select(PullRequestRow.number).where(PullRequestRow.state == "open")))
+        .order_by(SubmissionRow.mean_val_bpb, SubmissionRow.id)).all()
+    return {"records": records,
+            "open_prs": [{"id": c.id, "name": c.name, "pr": c.pr_number, "date": day(c.judged_on),
+                          "val_bpb": c.mean_val_bpb} for c in contenders]}
 
 
-def leaderboard(session: Session, f: Filters) -> dict:
-    query = (select(SubmissionRow).where(SubmissionRow.track == f.track)
-             .options(defer(SubmissionRow.readme), defer(SubmissionRow.submission_json), defer(SubmissionRow.analysis_json)))
+def leaderboard(session: Session, f: Filters, ranking: Standings | None = None) -> dict:
+    """One page of a track's submissions (copies of a stored one left out). In rank order the current
+    record comes first, then the ranked ones by val_bpb, then those without a rank."""
+    ranking = ranking or standings(session, f.track)
+    query = (select(SubmissionRow.id, SubmissionRow.key, SubmissionRow.name, SubmissionRow.author,
+                    SubmissionRow.github_id, SubmissionRow.date, SubmissionRow.track, SubmissionRow.verdict,
+                    SubmissionRow.mean_val_bpb, SubmissionRow.std_val_bpb, SubmissionRow.mean_val_loss,
+                    SubmissionRow.n_seeds, SubmissionRow.bytes_max, SubmissionRow.train_time_s,
+                    SubmissionRow.eval_time_s, SubmissionRow.compression_ratio, SubmissionRow.accepted,
+                    SubmissionRow.pr_number, SubmissionRow.significance_json, SubmissionRow.reasons_json)
+             .where(SubmissionRow.track == f.track, SubmissionRow.copy_of_id.is_(None)))
     if f.verdict:
         query = query.where(SubmissionRow.verdict == f.verdict)
+    if f.status:
+        query = query.where(_status_filter(f.status))
     if f.author:
         query = query.where(or_(SubmissionRow.author == f.author, SubmissionRow.github_id == f.author))
     if f.q:
@@ -75,9 +142,9 @@ def leaderboard(session: Session, f: Filters) -> dict:
         query = query.where(or_(SubmissionRow.name.ilike(like), SubmissionRow.author.ilike(like),
                                 SubmissionRow.key.ilike(like)))
     total = session.scalar(select(func.count()).select_from(query.with_only_columns(SubmissionRow.id).subquery()))
-    unranked = (SubmissionRow.verdict == "invalid") | SubmissionRow.mean_val_bpb.is_(None)
-    if f.sort == "rank":  # rank order is val_bpb order with the unranked last
-        keys = [unranked, SubmissionRow.mean_val_bpb]
+    if f.sort == "rank":  # the current record, then val_bpb order with the unranked last
+        keys = [SubmissionRow.id != (ranking.record_id or 0), SubmissionRow.verdict.not_in(RANKED) |
+                SubmissionRow.mean_val_bpb.is_(None), SubmissionRow.mean_val_bpb]
         keys = [k.desc() for k in keys] if f.order == "desc" else keys
     else:
         column = {"val_bpb": SubmissionRow.mean_val_bpb, "date": SubmissionRow.date, "bytes": SubmissionRow.bytes_max,
@@ -85,27 +152,26 @@ def leaderboard(session: Session, f: Filters) -> dict:
                   "train_s": SubmissionRow.train_time_s, "eval_s": SubmissionRow.eval_time_s,
                   "ratio": SubmissionRow.compression_ratio}[f.sort]
         keys = [column.is_(None), column.desc() if f.order == "desc" else column.asc()]
-    query = query.order_by(*keys, SubmissionRow.mean_val_bpb, SubmissionRow.id)
-    page = session.scalars(query.limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
-    means = _rankable_means(session, f.track)
+    page = session.execute(query.order_by(*keys, SubmissionRow.mean_val_bpb, SubmissionRow.id)
+                           .limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
 
-    ids = [sub.id for sub in page]
-    checks: dict[int, list[dict]] = {i: [] for i in ids}
-    for sid, check_id, status, message in session.execute(  # plain rows: ORM objects cost more than the query
-            select(CheckRow.submission_id, CheckRow.check_id, CheckRow.status, CheckRow.message)
-            .where(CheckRow.submission_id.in_(ids)).order_by(CheckRow.submission_id, CheckRow.position)):
-        checks[sid].append({"id": check_id, "status": status, "message": message})
-    best = session.scalar(select(func.min(SubmissionRow.mean_val_bpb)).where(  # the standing record, highlighted
-        SubmissionRow.track == f.track, SubmissionRow.verdict != Verdict.invalid.value,
-        or_(SubmissionRow.accepted.is_(True), SubmissionRow.verdict == Verdict.record.value)))
     judged = {sub.id: json.loads(sub.significance_json) for sub in page if sub.significance_json}
+    ref_keys = {j["reference_key"] for j in judged.values() if j.get("reference_key")}
     ref_ids = dict(session.execute(select(SubmissionRow.key, SubmissionRow.id).where(
-        SubmissionRow.key.in_({j["reference_key"] for j in judged.values() if j.get("reference_key")}))).all())
+        SubmissionRow.key.in_(ref_keys))).all()) if ref_keys else {}
+    numbers = {sub.pr_number for sub in page if sub.pr_number is not None}
+    pulls = dict(session.execute(select(PullRequestRow.number, PullRequestRow.state).where(
+        PullRequestRow.number.in_(numbers))).all()) if numbers else {}
+    repo = github_repo(session) if numbers else None
     items = []
     for sub in page:
-        item = submission_summary(sub, rank_of(means, sub))
-        item["checks"] = checks[sub.id]
-        item["best"] = best is not None and sub.mean_val_bpb == best and sub.verdict != Verdict.invalid.value
+        item = submission_summary(sub, ranking.ranks.get(sub.id))
+        item["best"] = sub.id == ranking.record_id
+        item["reasons"] = json.loads(sub.reasons_json) if sub.reasons_json else []
+        item["status"] = status(sub.accepted, pulls.get(sub.pr_number))
+        item["pr"] = None if sub.pr_number is None else {
+            "number": sub.pr_number, "state": pulls.get(sub.pr_number),
+            "url": f"https://github.com/{repo}/pull/{sub.pr_number}"}
         j = judged.get(sub.id)
         item["previous_record"] = None if j is None else {  # as the stored analysis judged it: one verdict everywhere
             "id": ref_ids.get(j.get("reference_key")), "name": j["reference"], "delta_bpb": -(j["delta_bpb"] or 0.0)
@@ -115,10 +181,17 @@ def leaderboard(session: Session, f: Filters) -> dict:
             "pages": max(1, -(-total // f.per_page)), "items": items}
 
 
-def submission_summary(sub: SubmissionRow, rank: int | None) -> dict:
+def github_repo(session: Session) -> str:
+    """The repository `golf sync` follows (its pull requests' links point there)."""
+    row = session.get(SyncStateRow, "repo")
+    return row.value if row is not None and row.value else DEFAULT_REPO
+
+
+def submission_summary(sub, rank: int | None) -> dict:
+    """The columns every view of a submission shows (`sub`: a SubmissionRow or a row with its columns)."""
     return {
         "id": sub.id, "key": sub.key, "rank": rank, "name": sub.name, "author": sub.author,
-        "github_id": sub.github_id, "date": sub.date, "track": sub.track, "verdict": sub.verdict,
+        "github_id": sub.github_id, "date": sub.date, "day": day(sub.date), "track": sub.track, "verdict": sub.verdict,
         "mean_val_bpb": sub.mean_val_bpb, "std_val_bpb": sub.std_val_bpb, "mean_val_loss": sub.mean_val_loss,
         "n_seeds": sub.n_seeds, "bytes_max": sub.bytes_max,
         "headroom_bytes": BYTES_LIMIT - sub.bytes_max if sub.bytes_max is not None else None,
@@ -126,19 +199,22 @@ def submission_summary(sub: SubmissionRow, rank: int | None) -> dict:
     }
 
 
-def submission_detail(session: Session, sid: int) -> dict | None:
+def submission_detail(session: Session, sid: int, ranking: Standings | None = None) -> dict | None:
+    """Everything about one submission; `ranking`: its track's standings, when the caller has them."""
     sub = session.get(SubmissionRow, sid)
     if sub is None:
         return None
     report = json.loads(sub.analysis_json)
     runs = session.scalars(select(RunRow).where(RunRow.submission_id == sid).order_by(RunRow.log_path)).all()
-    summary = submission_summary(sub, rank_of(_rankable_means(session, sub.track), sub))
+    ranking = ranking or standings(session, sub.track)
+    summary = submission_summary(sub, ranking.ranks.get(sub.id))
     return {
         **summary,
         "readme": sub.readme, "submission_json": sub.submission_json,
         "claimed": report.get("claimed", {}), "seeds": report.get("seeds", []),
         "reasons": report.get("reasons", []), "warnings": report.get("warnings", []),
-        "claims": sub.claims, "counted_because": report.get("counted_because", ""),
+        "claims": sub.claims, "counted_because": report.get("counted_because", ""), "accepted": bool(sub.accepted),
+        "copy_of_id": sub.copy_of_id, "pr_number": sub.pr_number,
         "reference": report.get("reference"), "significance": report.get("significance"),
         "checks": [{"id": c.check_id, "status": c.status, "kind": c.kind, "message": c.message} for c in sub.checks],
         "runs": [run_summary(r) for r in runs],

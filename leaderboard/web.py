@@ -14,8 +14,9 @@ import json
 import re
 import shutil
 import tempfile
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Callable
 
 from fastapi import FastAPI, Header, HTTPException, Path as PathParam, Query, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -30,13 +31,14 @@ from starlette.datastructures import MutableHeaders
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import queries
-from .charts import line_chart
-from .db import ArtifactRow, SubmissionRow, open_database
+from . import prs, queries
+from .charts import day_number, line_chart
+from .db import ArtifactRow, SubmissionRow, generation, open_database
 from .report import fmt
 from .significance import welch_improvement
 from .queries import NON_RECORD_TRACK, RECORD_TRACK
 from .safefiles import inside as is_inside
+from .webcache import PageCache, memo, quiet_gc
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "web"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -49,7 +51,8 @@ MAX_UPLOAD_BYTES = 50_000_000
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,120}$")
 TRACK_PARAM = {"record": RECORD_TRACK, "non-record": NON_RECORD_TRACK}
 
-VerdictQ = Annotated[str | None, Query(pattern="^(record|non-record|needs-review|invalid)$")]
+VerdictQ = Annotated[str | None, Query(pattern="^(" + "|".join(queries.VERDICTS) + ")$")]
+StatusQ = Annotated[str | None, Query(pattern="^(" + "|".join(queries.STATUSES) + ")$")]
 SortQ = Annotated[str, Query(pattern="^(" + "|".join(sorted(queries.SORTS)) + ")$")]
 OrderQ = Annotated[str, Query(pattern="^(asc|desc)$")]
 PageQ = Annotated[int, Query(ge=1, le=1_000_000)]
@@ -57,6 +60,7 @@ PerPageQ = Annotated[int, Query(ge=1, le=queries.MAX_PER_PAGE)]
 TextQ = Annotated[str | None, Query(max_length=200)]
 MAX_ID = 2**62  # SQLite integers are 64-bit
 IdP = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+QUEUE_PAGE = 25  # pull requests per page of the review queue
 
 markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
@@ -93,8 +97,10 @@ class SecurityHeaders:
 
 
 class LeaderboardApp(FastAPI):
+    generation: Callable[[], int]  # the database's generation (see leaderboard.webcache)
+
     def build_middleware_stack(self):
-        return SecurityHeaders(super().build_middleware_stack())
+        return SecurityHeaders(PageCache(super().build_middleware_stack(), self.generation))
 
 
 class PublishedFolder(BaseModel):
@@ -107,8 +113,22 @@ class PublishedFolder(BaseModel):
 
 def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: Path | None = None) -> FastAPI:
     sessions: sessionmaker[Session] = open_database(db_url, write=token is not None)  # read-only unless publishing
+    engine = sessions.kw["bind"]
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        quiet_gc()  # after startup built everything it keeps
+        yield
+
     app = LeaderboardApp(title="golf leaderboard", version="0.1.0", docs_url=None, redoc_url=None,  # no CDN scripts
-                  description="Parameter Golf submissions, every number re-derived from their logs.")
+                         description="Parameter Golf submissions, every number re-derived from their logs.",
+                         lifespan=lifespan)
+
+    def current_generation() -> int:
+        with engine.connect() as conn:
+            return generation(conn)
+
+    app.generation = current_generation
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters["markdown"] = lambda text: markdown.render(text or "")
@@ -132,34 +152,58 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         return page(request, "error.html", 500, heading="Something went wrong",
                     problems=["the server could not show this page; the error is in its log"])
 
-    def filters(track: str, verdict, author, q, sort, order, page_no, per_page) -> queries.Filters:
-        return queries.Filters(track=track, verdict=verdict, author=author or None, q=q or None, sort=sort,
-                               order=order, page=page_no, per_page=per_page)
+    def filters(track: str, verdict, status, author, q, sort, order, page_no, per_page) -> queries.Filters:
+        return queries.Filters(track=track, verdict=verdict, status=status, author=author or None, q=q or None,
+                               sort=sort, order=order, page=page_no, per_page=per_page)
+
+    def ranking(request: Request, session: Session, track: str) -> queries.Standings:
+        return memo(request.scope, ("standings", track), lambda: queries.standings(session, track))
+
+    def detail_of(request: Request, session: Session, sid: int) -> dict | None:
+        track = session.scalar(select(SubmissionRow.track).where(SubmissionRow.id == sid))
+        return None if track is None else queries.submission_detail(session, sid, ranking(request, session, track))
 
     # ---- pages
 
-    def board(request: Request, track_name: str, verdict, author, q, sort, order, page_no, per_page):
+    def board(request: Request, track_name: str, verdict, status, author, q, sort, order, page_no, per_page):
+        track = TRACK_PARAM[track_name]
         with sessions() as session:
-            data = queries.leaderboard(session, filters(TRACK_PARAM[track_name], verdict, author, q, sort, order,
-                                                        page_no, per_page))
-        args = {"verdict": verdict or "", "author": author or "", "q": q or "", "sort": sort, "order": order,
-                "per_page": per_page}
-        return page(request, "index.html", data=data, track_name=track_name, args=args, verdicts=queries.VERDICTS)
+            data = queries.leaderboard(session, filters(track, verdict, status, author, q, sort, order, page_no,
+                                                        per_page), ranking(request, session, track))
+        args = {"verdict": verdict or "", "status": status or "", "author": author or "", "q": q or "",
+                "sort": sort, "order": order, "per_page": per_page}
+        return page(request, "index.html", data=data, track_name=track_name, args=args, verdicts=queries.VERDICTS,
+                    statuses=queries.STATUSES)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request, verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None,
-              sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50):
-        return board(request, "record", verdict, author, q, sort, order, page, per_page)
+    def index(request: Request, verdict: VerdictQ = None, status: StatusQ = None, author: TextQ = None,
+              q: TextQ = None, sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50):
+        return board(request, "record", verdict, status, author, q, sort, order, page, per_page)
 
     @app.get("/non-record", response_class=HTMLResponse, include_in_schema=False)
-    def non_record(request: Request, verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None,
-                   sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50):
-        return board(request, "non-record", verdict, author, q, sort, order, page, per_page)
+    def non_record(request: Request, verdict: VerdictQ = None, status: StatusQ = None, author: TextQ = None,
+                   q: TextQ = None, sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1,
+                   per_page: PerPageQ = 50):
+        return board(request, "non-record", verdict, status, author, q, sort, order, page, per_page)
+
+    @app.get("/prs", response_class=HTMLResponse, include_in_schema=False)
+    def review_queue_page(request: Request, page: PageQ = 1):
+        with sessions() as session:
+            data = review_queue_data(session, page)
+        return templates.TemplateResponse(request, "prs.html", {"data": data})
+
+    @app.get("/prs/{number}", response_class=HTMLResponse, include_in_schema=False)
+    def pr_page(request: Request, number: IdP):
+        with sessions() as session:
+            pr = prs.pr_detail(session, number)
+        if pr is None:
+            return page(request, "404.html", 404, what=f"pull request #{number} in golf's database")
+        return page(request, "pr.html", pr=pr)
 
     @app.get("/submissions/{sid}", response_class=HTMLResponse, include_in_schema=False)
     def submission_page(request: Request, sid: IdP):
         with sessions() as session:
-            detail = queries.submission_detail(session, sid)
+            detail = detail_of(request, session, sid)
             if detail is None:
                 return page(request, "404.html", 404, what=f"submission {sid}")
             curves = queries.curves(session, [sid])[sid]
@@ -230,33 +274,53 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
     @app.get("/frontier", response_class=HTMLResponse, include_in_schema=False)
     def frontier_page(request: Request):
         with sessions() as session:
-            points = queries.frontier(session)
-        chart = line_chart([("record val_bpb", [(i, p["val_bpb"]) for i, p in enumerate(points)])],
-                           "record number (oldest first)", "val_bpb", "record val_bpb over time")
-        return page(request, "frontier.html", points=points, chart=chart)
+            data = queries.frontier(session)
+        records = [p for p in data["records"] if p["date"]]
+        contenders = [p for p in data["open_prs"] if p["date"]]
+        chart = line_chart([("record val_bpb", [(day_number(p["date"]), p["val_bpb"]) for p in records])],
+                           "date (the day each was judged on)", "val_bpb", "record val_bpb by date", x_dates=True,
+                           dots=[(day_number(p["date"]), p["val_bpb"], f"PR #{p['pr']}: {p['name']}")
+                                 for p in contenders], dots_label="open PRs that would beat the record")
+        return page(request, "frontier.html", data=data, chart=chart)
 
     # ---- JSON API
 
     @app.get("/api/leaderboard", tags=["leaderboard"])
-    def api_leaderboard(track: Annotated[str, Query(pattern="^(record|non-record)$")] = "record",
-                        verdict: VerdictQ = None, author: TextQ = None, q: TextQ = None, sort: SortQ = "rank",
-                        order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50) -> dict:
+    def api_leaderboard(request: Request, track: Annotated[str, Query(pattern="^(record|non-record)$")] = "record",
+                        verdict: VerdictQ = None, status: StatusQ = None, author: TextQ = None, q: TextQ = None,
+                        sort: SortQ = "rank", order: OrderQ = "asc", page: PageQ = 1, per_page: PerPageQ = 50) -> dict:
         """The ranking: filters, sorting and paging as on the pages."""
         with sessions() as session:
-            return queries.leaderboard(session, filters(TRACK_PARAM[track], verdict, author, q, sort, order, page,
-                                                        per_page))
+            return queries.leaderboard(session, filters(TRACK_PARAM[track], verdict, status, author, q, sort, order,
+                                                        page, per_page), ranking(request, session, TRACK_PARAM[track]))
 
     @app.get("/api/submissions/{sid}", tags=["submissions"])
-    def api_submission(sid: IdP) -> dict:
+    def api_submission(request: Request, sid: IdP) -> dict:
         with sessions() as session:
-            detail = queries.submission_detail(session, sid)
+            detail = detail_of(request, session, sid)
         if detail is None:
             raise HTTPException(404, f"no submission {sid}")
         return detail
 
     @app.get("/api/submissions/{sid}/checks", tags=["checks"])
-    def api_checks(sid: IdP) -> list[dict]:
-        return api_submission(sid)["checks"]
+    def api_checks(request: Request, sid: IdP) -> list[dict]:
+        return api_submission(request, sid)["checks"]
+
+    @app.get("/api/prs", tags=["pull requests"])
+    def api_review_queue(page: PageQ = 1) -> dict:
+        """The review queue: open pull requests, those breaking a rule first, then those in doubt, then the
+        rest; newest first in each group."""
+        with sessions() as session:
+            return review_queue_data(session, page)
+
+    @app.get("/api/prs/{number}", tags=["pull requests"])
+    def api_pr(number: IdP) -> dict:
+        """Everything golf knows about one pull request."""
+        with sessions() as session:
+            pr = prs.pr_detail(session, number)
+        if pr is None:
+            raise HTTPException(404, f"no pull request #{number} in golf's database")
+        return pr
 
     @app.get("/api/runs/{rid}", tags=["runs"])
     def api_run(rid: IdP) -> dict:
@@ -268,7 +332,7 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         return run
 
     @app.get("/api/frontier", tags=["leaderboard"])
-    def api_frontier() -> list[dict]:
+    def api_frontier() -> dict:
         with sessions() as session:
             return queries.frontier(session)
 
@@ -350,6 +414,13 @@ def create_app(db_url: str | None = None, token: str | None = None, ingest_dir: 
         with sessions() as session:
             sid = session.scalar(select(SubmissionRow.id).where(SubmissionRow.key == key))
         return {"status": outcome.status, "id": sid}
+
+    def review_queue_data(session: Session, page_no: int) -> dict:
+        order = prs.queue_order(session)
+        total = len(order)
+        return {"total": total, "page": page_no, "per_page": QUEUE_PAGE, "pages": max(1, -(-total // QUEUE_PAGE)),
+                "concerns": {c: sum(prs.CONCERNS[i] == c for _, i in order) for c in prs.CONCERNS},
+                "items": prs.review_queue(session, QUEUE_PAGE, (page_no - 1) * QUEUE_PAGE, order)}
 
     def compare_data(ids_text: str) -> dict:
         try:
