@@ -6,6 +6,7 @@ import json
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -55,14 +56,18 @@ def standings(session: Session, track: str) -> Standings:
                                   SubmissionRow.mean_val_bpb.is_not(None))).all()
     means = sorted(r.mean_val_bpb for r in rows if r.verdict in RANKED)
     ranks = {r.id: bisect_left(means, r.mean_val_bpb) + 1 for r in rows if r.verdict in RANKED}
-    standing = [r for r in rows if r.verdict != Verdict.invalid.value and _stands(r.accepted, r.verdict, rows)]
+    stands = _standing(rows)
+    standing = [r for r in rows if r.verdict != Verdict.invalid.value and stands(r)]
     record = min(standing, key=lambda r: (r.mean_val_bpb, r.id), default=None)
     return Standings(ranks, record.id if record is not None else None)
 
 
-def _stands(accepted: bool, verdict: str, rows) -> bool:
-    """A record stands when accepted (merged into main); with nothing accepted yet, when golf says `record`."""
-    return bool(accepted) if any(r.accepted for r in rows) else verdict == Verdict.record.value
+def _standing(rows) -> Callable[[object], bool]:
+    """Which of a track's rows count as records that stood: the accepted ones (merged into main); with
+    nothing accepted yet, those golf says are `record`."""
+    if any(r.accepted for r in rows):
+        return lambda r: bool(r.accepted)
+    return lambda r: r.verdict == Verdict.record.value
 
 
 def day(value: str | None) -> str | None:
@@ -102,7 +107,8 @@ def frontier(session: Session, track: str = RECORD_TRACK) -> dict:
                func.coalesce(SubmissionRow.judged_on, SubmissionRow.date).label("on"), SubmissionRow.mean_val_bpb)
         .where(SubmissionRow.track == track, SubmissionRow.mean_val_bpb.is_not(None),
                SubmissionRow.copy_of_id.is_(None), SubmissionRow.verdict != Verdict.invalid.value)).all()
-    standing = sorted((r for r in rows if _stands(r.accepted, r.verdict, rows)), key=lambda r: (day(r.on) or "", r.id))
+    stands = _standing(rows)
+    standing = sorted((r for r in rows if stands(r)), key=lambda r: (day(r.on) or "", r.id))
     best, records = None, []
     for r in standing:
         if best is None or r.mean_val_bpb < best:
