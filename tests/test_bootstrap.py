@@ -2,9 +2,12 @@
 chromium) when it may, and otherwise says exactly what to run; CI runs the README's own test command."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+
+import pytest
 
 from conftest import REPO
 
@@ -38,3 +41,39 @@ def test_bootstrap_installs_it_and_ci_runs_the_readme_command():
                         "./scripts/bootstrap && .venv/bin/python -m pytest -q"]
     assert (REPO / ".ci" / "run").read_text().rstrip().splitlines()[-1] == commands[1]
     assert "./scripts/install-chromium" in (REPO / "scripts" / "bootstrap").read_text().splitlines()
+
+
+FAKE_APT = """#!/bin/bash
+echo "$DEBIAN_FRONTEND apt-get $*" >> "$FAKE_LOG"
+[ -z "$FAKE_APT_FAILS" ] || exit 100
+[ "$1" != install ] || { echo '#!/bin/sh' > "$GOLF_CHROMIUM"; chmod +x "$GOLF_CHROMIUM"; }
+"""
+FAKE_SUDO = '#!/bin/bash\n[ "$1" = -n ] && shift\necho "sudo $*" >> "$FAKE_LOG"\nexec "$@"\n'  # passwordless
+
+
+@pytest.mark.parametrize("who", ["root", "sudo", "apt fails"])
+def test_a_missing_browser_is_installed_with_apt_when_it_may(tmp_path, who):
+    tools = tmp_path / "bin"  # apt-get, id and sudo are fakes: nothing is installed on this machine
+    tools.mkdir()
+    for tool in ("env", "true", "chmod"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    fakes = {"apt-get": FAKE_APT, "id": f"#!/bin/bash\necho {1000 if who == 'sudo' else 0}\n"}
+    if who == "sudo":
+        fakes["sudo"] = FAKE_SUDO
+    for name, text in fakes.items():
+        (tools / name).write_text(text)
+        (tools / name).chmod(0o755)
+    log, chromium = tmp_path / "calls", tmp_path / "chromium"
+    env = {"PATH": str(tools), "GOLF_CHROMIUM": str(chromium), "FAKE_LOG": str(log)}
+    proc = run({**env, **({"FAKE_APT_FAILS": "1"} if who == "apt fails" else {})})
+    assert proc.returncode == 0  # never fails: everything else works without the browser
+    calls = log.read_text().splitlines()
+    apt = [c for c in calls if not c.startswith("sudo")]
+    assert apt[0] == " apt-get update -qq" and "installing Debian's chromium" in proc.stdout, (calls, proc.stderr)
+    if who == "apt fails":
+        assert not chromium.exists() and ADVICE in proc.stderr
+        return
+    assert apt[1:] == ["noninteractive apt-get install -y -qq chromium"] and proc.stderr == ""
+    assert os.access(chromium, os.X_OK)
+    if who == "sudo":
+        assert calls[:2] == ["sudo true", "sudo env apt-get update -qq"]
