@@ -118,7 +118,7 @@ def frontier(session: Session, track: str = RECORD_TRACK) -> dict:
         select(SubmissionRow.id, SubmissionRow.name, SubmissionRow.pr_number, SubmissionRow.judged_on,
                SubmissionRow.mean_val_bpb)
         .where(SubmissionRow.track == track, SubmissionRow.would_be_record.is_(True),
-               SubmissionRow.mean_val_bpb.is_not(None), SubmissionRow.pr_number.in_(
+               SubmissionRow.copy_of_id.is_(None), SubmissionRow.mean_val_bpb.is_not(None), SubmissionRow.pr_number.in_(
                    select(PullRequestRow.number).where(PullRequestRow.state == "open")))
         .order_by(SubmissionRow.mean_val_bpb, SubmissionRow.id)).all()
     return {"records": records,
@@ -180,8 +180,8 @@ def leaderboard(session: Session, f: Filters, ranking: Standings | None = None) 
             "url": f"https://github.com/{repo}/pull/{sub.pr_number}"}
         j = judged.get(sub.id)
         item["previous_record"] = None if j is None else {  # as the stored analysis judged it: one verdict everywhere
-            "id": ref_ids.get(j.get("reference_key")), "name": j["reference"], "delta_bpb": -(j["delta_bpb"] or 0.0)
-            if j.get("delta_bpb") is not None else None, "significance": j}
+            "id": ref_ids.get(j.get("reference_key")), "name": j["reference"],
+            "delta_bpb": j.get("delta_bpb"), "significance": j}  # the record minus this: positive is better
         items.append(item)
     return {"track": f.track, "total": total, "page": f.page, "per_page": f.per_page,
             "pages": max(1, -(-total // f.per_page)), "items": items}

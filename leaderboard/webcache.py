@@ -75,8 +75,10 @@ class PageCache:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not cacheable(scope["method"], scope["path"]):
             return await self.app(scope, receive, send)
-        # one indexed read of one row: cheaper inline than a hop to a thread
-        kept = self.current()
+        try:  # one indexed read of one row: cheaper inline than a hop to a thread
+            kept = self.current()
+        except Exception:  # the database cannot say: the app answers (its error page, if it cannot either)
+            return await self.app(scope, receive, send)
         key = scope["path"].encode("utf-8", "surrogateescape") + b"?" + scope["query_string"]
         tag = etag(kept.generation, key)
         if any(value == tag or value == b"*" for name, value in scope["headers"] if name == b"if-none-match"):
