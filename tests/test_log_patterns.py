@@ -380,3 +380,84 @@ def test_a_clock_last_printed_early_in_the_loop_is_not_its_training_time():
     run = parse(CLOCK_ONLY_AT_THE_START).run
     assert run.steps == 12000 and run.train_time_s is None
     assert any("last printed at step 500" in w for w in run.warnings)
+
+
+# prs/pr596/records/track_10min_16mb/2026-03-24_DeepQuant_V10b/train_seed42.log
+TIMERS_INSIDE_A_STAGE = """
+    step:7000/20000 val_loss:1.9800 val_bpb:1.1700 train_time:600010ms step_avg:85.72ms
+    stopping_early: wallclock_cap train_time:600010ms step:7000/20000
+    Total submission size zstd-22: 15463955 bytes
+    final_int8_zlib_roundtrip val_loss:1.9843 val_bpb:1.1752 eval_time:2192ms eval_seq_len:2048
+    final_int8_zlib_roundtrip_exact val_loss:1.98431408 val_bpb:1.17522257
+    ttt:short_docs time=21759ms tokens=698809
+    ttt:batch 5/62 time=7553ms avg_loss=1.8383
+    ttt:batch 30/62 time=67997ms avg_loss=1.3174
+    ttt:batch 60/62 time=342053ms avg_loss=0.9553
+    ttt:long_docs time=558962ms docs=3956
+    final_ttt_lora val_loss:0.9878 val_bpb:0.5850 eval_time:581205ms lora_rank:8 chunk_size:256
+    final_ttt_lora_exact val_loss:0.98782486 val_bpb:0.58504549
+"""
+
+
+def test_timers_printed_inside_a_stage_are_not_counted_again():
+    run = parse(TIMERS_INSIDE_A_STAGE).run
+    assert run.score.name == "final_ttt_lora"
+    assert run.eval_time_s == pytest.approx(2.192 + 581.205)
+
+
+# prs/pr1274/records/track_10min_16mb/2026-04-02_Scylla_ParallelResiduals_DepthRecurrence_TTT/train_seed1337.log
+PASSES_OF_ONE_STAGE = """
+    step:5000/20000 val_loss:1.9700 val_bpb:1.1000 train_time:600020ms step_avg:120.00ms
+    stopping_early: wallclock_cap train_time:600020ms step:5000/20000
+    Total submission size: 15823670 bytes
+    final_int6_roundtrip val_loss:2.0042 val_bpb:1.1196 eval_time:21725ms
+    final_int6_roundtrip_exact val_loss:2.00420976 val_bpb:1.11963382
+    legal_ttt val_loss:1.9474 val_bpb:1.0879 eval_time:495171ms
+    legal_ttt_exact val_loss:1.94735636 val_bpb:1.08787789
+    ngram_two_pass: starting Pass 1 (sliding-window neural eval)
+    ngram_two_pass: Pass 1 done val_bpb=1.086267 tokens_scored=7722944 time=99.1s
+    ngram_two_pass: cache built in 36.8s
+    ngram_two_pass: Pass 2 done val_bpb=0.173461 improvement=0.912806 time=26.0s
+    ngram_two_pass: total time=162.0s
+    ngram_two_pass val_loss:0.3105 val_bpb:0.1735 eval_time:162023ms
+    ngram_two_pass_exact val_loss:0.31050376 val_bpb:0.17346089
+"""
+
+
+def test_the_passes_of_one_evaluation_are_inside_its_total():
+    run = parse(PASSES_OF_ONE_STAGE).run
+    assert run.score.name == "ngram_two_pass" and run.score.val_bpb == 0.17346089
+    assert run.eval_time_s == pytest.approx(21.725 + 495.171 + 162.023)
+
+
+# prs/pr376/records/track_10min_16mb/2026-03-26_NgramBackoff_VRL_LeakyReLU2/train_seed1337.log and
+# prs/pr302/records/track_10min_16mb/2026-03-20_NovelSOTA/train.log
+A_STAGE_TIMED_UNDER_ITS_OWN_NAME = """
+    step:7800/20000 train_loss:1.9900 train_time:594000ms step_avg:76.15ms
+    stopping_early: wallclock_cap train_time:600000ms step:7883
+    Total submission size int6+zstd: 15900000 bytes
+    final_int6_roundtrip val_loss:1.9400 val_bpb:1.1490 eval_time:6554ms
+    final_int6_roundtrip_exact val_loss:1.94000000 val_bpb:1.14900000
+    final_ngram val_loss:1.6277 val_bpb:0.9640 ngram_eval_time:895349ms
+    final_ngram_exact val_loss:1.62773633 val_bpb:0.96403969
+"""
+
+
+def test_a_stage_timed_under_its_own_name_and_a_stop_with_the_step_alone():
+    run = parse(A_STAGE_TIMED_UNDER_ITS_OWN_NAME).run
+    assert run.steps == 7883 and run.train_time_s == pytest.approx(600.0)
+    assert run.score.name == "final_ngram" and run.eval_time_s == pytest.approx(6.554 + 895.349)
+
+
+# prs/pr1976/records/track_non_record_16mb/2026-04-30_Devchandrasen_AWQ2GPU_ProxyNoCompile/eval_seed42_existing_artifact_nocompile.log
+ONLY_A_DIAGNOSTIC_EVALUATION = """
+    world_size: 2
+    loading existing artifact final_model.int6.ptz
+    diagnostic quantized val_loss:2.53478079 val_bpb:1.15828615 eval_time:44528ms
+"""
+
+
+def test_a_diagnostic_evaluation_of_the_artifact_is_the_score_when_it_is_the_only_one():
+    run = parse(ONLY_A_DIAGNOSTIC_EVALUATION).run
+    assert run.score.val_bpb == 1.15828615 and run.eval_time_s == pytest.approx(44.528)
+    assert run.diagnostics_s is None

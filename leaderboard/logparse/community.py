@@ -269,6 +269,9 @@ class CommunityReader:
         if m:
             run.steps, run.iterations = int(m.group(1)), int(m.group(2))
             run.note("steps", n)
+        elif kv.get("step", "").isdigit():  # stopping_early: wallclock_cap train_time:600000ms step:7883
+            run.steps = int(kv["step"])
+            run.note("steps", n)
         run.training_end_line = n
         if stamp is not None:
             run.timestamps["training_end"] = stamp
@@ -283,16 +286,17 @@ class CommunityReader:
         if exact:
             name = name[: -len("_exact")]
         time_s = None
-        for key in ("eval_time", "elapsed", "time"):
-            if key in kv:
-                time_s = to_seconds(kv[key])
-                break
+        timed = [k for k in ("eval_time", "elapsed", "time") if k in kv] or \
+            [k for k in kv if k.endswith("_time") and "train" not in k]  # ngram_eval_time:895349ms, ttt_time:...
+        if timed:
+            time_s = to_seconds(kv[timed[0]])
         stage = Stage(
             name=name, val_loss=to_number(kv.get("val_loss", "")), val_bpb=to_number(kv.get("val_bpb", "")),
             time_s=time_s, line=n,
             diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
             exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),
             tokens=to_int(kv["val_tokens"]) if "val_tokens" in kv else (to_int(kv["tokens"]) if "tokens" in kv else None),
+            subject=re.split(r"[\s:=\[(]", line, maxsplit=1)[0][:100],
         )
         prev = run.stages[-1] if run.stages else None
         if prev is not None and prev.name == stage.name and prev.line >= n - 3:

@@ -28,6 +28,8 @@ class Stage:
     tokens: int | None = None
     failed: bool = False
     duplicate_of: str | None = None
+    subject: str = ""  # the line's leading word (`ngram_two_pass` in `ngram_two_pass: Pass 1 done ...`)
+    part_of: str | None = None  # a pass of a later stage under the same leading word, timed again by it
 
 
 @dataclass(slots=True)

@@ -61,7 +61,10 @@ def _mark_duplicates(stages: list[Stage]) -> None:
 
 
 def _choose_score(run: Run, live: list[Stage]) -> None:
-    scored = [s for s in live if s.after_artifact and not s.diagnostic]
+    # a stage labelled diagnostic is the score only when it is the artifact's one evaluation (an eval-only
+    # rerun that reloads the artifact and prints `diagnostic quantized ...`)
+    scored = [s for s in live if s.after_artifact and not s.diagnostic] or \
+        [s for s in live if s.after_artifact]
     best: Stage | None = None
     for s in scored:
         if best is not None and s.val_bpb is not None and best.val_bpb is not None \
@@ -114,6 +117,41 @@ def _restates_a_stage(timer: Timer, stages: list[Stage]) -> bool:
                and abs(s.time_s - timer.seconds) <= max(1.0, 0.01 * s.time_s) for s in stages)
 
 
+GENERIC_WORDS = frozenset({"final", "eval", "done", "total", "time", "exact", "val", "stage", "phase"})
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) >= 3 and w not in GENERIC_WORDS}
+
+
+def _next_timed(line: int, stages: list[Stage]) -> Stage | None:
+    return next((s for s in stages if s.line > line and s.time_s is not None), None)
+
+
+def _timer_inside_next_stage(timer: Timer, stages: list[Stage]) -> bool:
+    """`ttt:long_docs time=558962ms` before `final_ttt_lora ... eval_time:581205ms`: a part of the stage
+    that follows, timed again by it (its subject among the stage's words, and no longer than it)."""
+    after = _next_timed(timer.line, stages)
+    words = _words(_series_key(timer.text))
+    return after is not None and timer.seconds <= after.time_s * 1.01 + 0.5 \
+        and bool(words) and words <= (_words(after.name) | _words(after.subject))
+
+
+def _mark_parts(stages: list[Stage]) -> None:
+    """`ngram_two_pass: Pass 1 done val_bpb=... time=99.1s`, `... Pass 2 done ... time=26.0s`, then
+    `ngram_two_pass ... eval_time:162023ms`: passes of one evaluation, whose total is the last line under
+    the same leading word, with nothing else between; neither a result of their own nor a second duration."""
+    for i, part in enumerate(stages):
+        if part.time_s is None or not part.subject:
+            continue
+        for whole in stages[i + 1:]:
+            if whole.subject != part.subject or whole.after_artifact != part.after_artifact:
+                break
+            if whole.time_s is not None and whole.time_s >= part.time_s * 0.99:
+                part.part_of = whole.name
+                break
+
+
 def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
     """`eval_time_s`, what the rule caps: the timed scoring from the artifact to the score (the script's
     own total when it prints one, else its scoring stages and the timers between them). Reported beside
@@ -135,17 +173,19 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
         said.append(t)
         if WARMUP_WORDS.search(t.text):
             warmup += t.seconds
+        elif _timer_inside_next_stage(t, window):
+            continue
         elif t.cumulative:
             series_last[_series_key(t.text)] = t.seconds
         else:
             plain += t.seconds
-    scoring = [s for s in window if not s.diagnostic]
+    scoring = [s for s in window if not s.diagnostic or s is run.score]
     if run.explicit_eval_total is not None:
         run.eval_time_s = run.explicit_eval_total
     elif scoring or plain or series_last:
         run.eval_time_s = sum(s.time_s for s in scoring) + plain + sum(series_last.values())
         run.note("eval_time_s", upto)
-    run.diagnostics_s = sum(s.time_s for s in window if s.diagnostic) or None
+    run.diagnostics_s = sum(s.time_s for s in window if s.diagnostic and s is not run.score) or None
     run.warmup_s = warmup or None
 
 
@@ -265,6 +305,8 @@ def finish(run: Run) -> Run:
     for s in run.stages:
         s.after_artifact = after_artifact(s.line)
     stages = [s for s in run.stages if s.val_bpb is not None or s.val_loss is not None]
+    _mark_parts(stages)
+    stages = [s for s in stages if not s.part_of]
     _mark_duplicates(stages)
     _mark_series(run)
     live = [s for s in stages if not s.duplicate_of]
