@@ -461,3 +461,57 @@ def test_a_diagnostic_evaluation_of_the_artifact_is_the_score_when_it_is_the_onl
     run = parse(ONLY_A_DIAGNOSTIC_EVALUATION).run
     assert run.score.val_bpb == 1.15828615 and run.eval_time_s == pytest.approx(44.528)
     assert run.diagnostics_s is None
+
+
+# prs/pr1553/records/track_non_record_16mb/2026-04-11_GDN_Hybrid_DeltaRule/train_seed1337.log
+RESULTS_IN_WORDS = """
+    step  1800/9999 | loss 2.1125 | lr_mul 1.0000 | mom 0.950 | 3.13 steps/s | 575s
+    Wallclock limit reached (590s), will stop after this step
+    Stopping early at step 1858 (wallclock limit)
+
+    Training complete in 590s (1858 steps)
+    Peak memory: 35750 MiB
+    EMA BPB (no XSA): 1.018624
+    Artifact: 15,417,768 bytes (14.70 MB)
+    Quantized BPB (no XSA): 1.027614
+    Quantization degradation: +0.008990
+    Quantized BPB (XSA-all): 1.031403
+"""
+
+
+def test_a_log_that_says_its_results_in_words():
+    run = parse(RESULTS_IN_WORDS).run
+    assert run.steps == 1858 and run.train_time_s == pytest.approx(590.0)
+    assert run.bytes_total == 15_417_768
+    assert run.score.name == "Quantized (XSA-all)" and run.score.val_bpb == 1.031403
+
+
+# prs/pr1731/records/track_10min_16mb/2026-04-19_SP8192_QuantumFusionPlus_Hadamard_AWQ/train_seed999.log
+SUMMARY_TIMES_IN_WORDS = """
+    [2026-04-19 12:25:39] Step 4400/4550: train_loss=1.1934, lr=0.0009
+    [2026-04-19 12:26:06] Quantization: Applying Hadamard rotation + AWQ + Hessian-aware calibration
+    [2026-04-19 12:26:15] Quantization complete: model size 15977892 bytes
+    [2026-04-19 12:26:15] Starting evaluation
+    [2026-04-19 12:26:15] Evaluation mode: sliding window + legal score-first TTT
+    [2026-04-19 12:26:45] Sliding window evaluation: val_bpb=1.0787, val_nats=2.7876
+    [2026-04-19 12:27:15] TTT epoch 1/3: loss=0.2334, lr=0.0050
+    [2026-04-19 12:27:45] TTT epoch 2/3: loss=0.1223, lr=0.0035
+    [2026-04-19 12:28:15] TTT epoch 3/3: loss=0.0556, lr=0.0020
+    [2026-04-19 12:28:15] Final evaluation with TTT: val_bpb=1.0787, val_nats=2.7829
+    [2026-04-19 12:28:15] Artifact size: 15977892 bytes (15.22 MB)
+    [2026-04-19 12:28:15] Training time: 589 seconds
+    [2026-04-19 12:28:15] Evaluation time: 497 seconds
+    [2026-04-19 12:28:15] Total time: 1086 seconds
+    [2026-04-19 12:28:15] ========== FINAL RESULTS ==========
+    [2026-04-19 12:28:15] Seed: 999
+    [2026-04-19 12:28:15] Sliding BPB: 1.0787
+    [2026-04-19 12:28:15] TTT BPB: 1.0787
+    [2026-04-19 12:28:15] Artifact: 15977892 bytes
+"""
+
+
+def test_a_summary_that_states_its_times_in_words():
+    run = parse(SUMMARY_TIMES_IN_WORDS).run
+    assert run.score.val_bpb == 1.0787
+    assert run.eval_time_s == pytest.approx(497.0)  # never 589 + 497 + 1086
+    assert run.train_time_s == pytest.approx(589.0)

@@ -33,6 +33,13 @@ LOOP_COUNTER = re.compile(r"(?<![a-z])(?:epoch|ep|step|iter(?:ation)?)\s*[:#]?\s
 LOOP_SIGNAL = re.compile(r"(?<![a-z])(?:loss|lr)\s*[:=]\s*[-+.\d]", re.I)
 IN_SECONDS = re.compile(r"(?:i(?<!\wi)n|t(?<!\wt)ook|a(?<!\wa)fter)\s+(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds|m|min)\b")  # lower case
 DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
+# `Quantized BPB (XSA-all): 1.031403`: a result named in words (a best-so-far is not one)
+NAMED_BPB = re.compile(r"^(?![Bb]est\b)([A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}) BPB(?: \(([^)]{1,40})\))?:\s*(\d+\.\d+)\s*$")
+# `Evaluation time: 497 seconds`, `Training time: 589 seconds`, `Total time: ...`: a summary's times in words
+SUMMARY_TIME = re.compile(r"^(evaluation|eval|training|train|total) time\s*:\s*(\d+(?:\.\d+)?\s*(?:ms|s|sec|seconds|m|min|minutes)?)\s*$")
+# `Training complete in 590s (1858 steps)`: the loop's end in words (lower case)
+TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b.*?\bin (\d+(?:\.\d+)?\s*(?:ms|s|sec|m|min))\b"
+                           r"(?:.*?\((\d+) steps?\))?")
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
 DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
@@ -113,6 +120,8 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
         return False
     if is_loop_line(line, lower):
         return False
+    if " BPB" in line and NAMED_BPB.match(line):
+        return False
     return not (IN_SECONDS.search(lower) or DURATION_IN_PARENS.search(line))
 
 
@@ -180,6 +189,11 @@ class CommunityReader:
             self.stage(n, line, kv, stamp)
         elif "_val_" in line and self.suffixed_stage(n, line, stamp):
             pass
+        elif " BPB" in line and (m := NAMED_BPB.match(line)) is not None:
+            name = f"{m.group(1)} ({m.group(2)})" if m.group(2) else m.group(1)
+            self.stage(n, line, {"val_bpb": m.group(3), "stage": name}, stamp)
+        elif first in "tT" and (m := TRAINING_DONE.match(lower)) is not None:
+            self.training_done(n, m, stamp)
         else:
             if "score" in kv and ("|" in line or "size" in kv):  # [RESULT] run=... | score=1.1773 | size=15,708,798B
                 score = to_number(kv["score"])
@@ -269,8 +283,22 @@ class CommunityReader:
         if m:
             run.steps, run.iterations = int(m.group(1)), int(m.group(2))
             run.note("steps", n)
-        elif kv.get("step", "").isdigit():  # stopping_early: wallclock_cap train_time:600000ms step:7883
-            run.steps = int(kv["step"])
+        elif (m := re.search(r"\bstep[:\s]+(\d+)\b", line)) is not None:  # step:7883, at step 1858
+            run.steps = int(m.group(1))
+            run.note("steps", n)
+        run.training_end_line = n
+        if stamp is not None:
+            run.timestamps["training_end"] = stamp
+        self.in_training = False
+
+    def training_done(self, n: int, m: re.Match, stamp: float | None) -> None:
+        """`Training complete in 590s (1858 steps)`: the loop's own clock and count, when the steps said neither."""
+        run = self.run
+        if run.train_time_s is None:
+            run.train_time_s = to_seconds(m.group(1).replace(" ", ""))
+            run.note("train_time_s", n)
+        if m.group(2) and (run.steps is None or int(m.group(2)) > run.steps):
+            run.steps = int(m.group(2))
             run.note("steps", n)
         run.training_end_line = n
         if stamp is not None:
@@ -323,6 +351,15 @@ class CommunityReader:
         if "total_eval_time" in kv or "eval_time_s" in kv:  # a script's own total, or a summary's
             run.explicit_eval_total = to_seconds(kv.get("total_eval_time") or kv["eval_time_s"])
             run.note("explicit_eval_total", n)
+            return
+        if " time" in lower and (m := SUMMARY_TIME.match(lower)) is not None:
+            what, seconds = m.group(1), to_seconds(m.group(2).replace("seconds", "s").replace("minutes", "min").replace(" ", ""))
+            if what.startswith("eval") and seconds is not None:
+                run.explicit_eval_total = seconds
+                run.note("explicit_eval_total", n)
+            elif what.startswith("train") and run.train_time_s is None and seconds is not None:
+                run.train_time_s = seconds
+                run.note("train_time_s", n)
             return
         if "train_time_s" in kv and run.train_time_s is None:  # a summary: train_time_s: 590.110
             run.train_time_s = to_number(kv["train_time_s"])
