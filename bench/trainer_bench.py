@@ -103,22 +103,27 @@ def bench_eval(cfg, rt, val_tokens: int, repeats: int, official_path: Path) -> d
     accum = grad_accum_steps(cfg, rt.world_size)
     batch_seqs = max(1, cfg.val_batch_size // (cfg.train_microbatches * cfg.train_seq_len))
     times = {"golf": [], "official": []}
+    cpu = {"golf": [], "official": []}  # process CPU seconds: steadier than wall time on a busy machine
     for _ in range(repeats):
         model.eval()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ours = evaluate(model, tokens, tables, cfg.train_seq_len, batch_seqs, rank=rt.rank, world_size=rt.world_size,
                         autocast=rt.autocast)
         times["golf"].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        cpu["golf"].append(time.process_time() - c0)
+        t0, c0 = time.perf_counter(), time.process_time()
         loss, bpb = official.eval_val(args, theirs, rt.rank, rt.world_size, rt.device, accum, tokens,
                                       tables.base_bytes, tables.has_leading_space, tables.is_boundary)
         rt.sync()
         times["official"].append(time.perf_counter() - t0)
+        cpu["official"].append(time.process_time() - c0)
     return {
         "val_tokens": n, "windows_per_forward": batch_seqs, "repeats": repeats,
         "golf_s": {"min": round(min(times["golf"]), 3), "median": round(statistics.median(times["golf"]), 3)},
         "official_s": {"min": round(min(times["official"]), 3), "median": round(statistics.median(times["official"]), 3)},
         "ratio_golf_over_official_min": round(min(times["golf"]) / min(times["official"]), 3),
+        "cpu_s": {name: round(statistics.median(v), 3) for name, v in cpu.items()},
+        "ratio_golf_over_official_cpu_median": round(statistics.median(cpu["golf"]) / statistics.median(cpu["official"]), 3),
         "val_loss": {"golf": ours.val_loss, "official": loss},
         "val_bpb": {"golf": ours.val_bpb, "official": bpb},
     }
