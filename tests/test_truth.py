@@ -1,6 +1,9 @@
-"""golf against logs read by hand: 85 corpus folders drawn at random, read line by line by a person
-(tests/truth/sample_a.json, sample_b.json, sample_c.json; how they were drawn and read is in each file).
-At least 98% of the per-run figures (val_bpb, val_loss, bytes, seed, steps, train and eval time) must agree."""
+"""golf against logs read by hand: 105 corpus folders drawn at random, read line by line by a person
+(tests/truth/sample_a.json, sample_b.json, sample_c.json, sample_d.json; how they were drawn and read is in each file).
+At least 98% of the per-run figures (val_bpb, val_loss, bytes, seed, steps, train and eval time) must agree
+on the samples the parser was fixed against (a, b, c). Sample d (20 more folders) was read after the last
+parser change and nothing was fixed from it: it measures logs golf was never tuned on (96.5% when drawn),
+and its floor keeps that from getting worse."""
 from __future__ import annotations
 
 import json
@@ -16,17 +19,18 @@ sys.path.insert(0, str(TRUTH))
 from compare import compare, extract, golf_runs  # noqa: E402
 
 SHARED = RECORDS.parents[1]
+SAMPLES = {"a": 0.98, "b": 0.98, "c": 0.98, "d": 0.96}  # the least share of figures that must agree
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folders = [f for name in ("a", "b", "c") for f in json.loads((TRUTH / f"sample_{name}.json").read_text())["folders"]]
+    folders = [f for name in SAMPLES for f in json.loads((TRUTH / f"sample_{name}.json").read_text())["folders"]]
     return extract(SHARED, folders, tmp_path_factory.mktemp("corpus"))
 
 
-@pytest.mark.parametrize("sample", ["a", "b", "c"])
+@pytest.mark.parametrize("sample", SAMPLES)
 def test_figures_agree_with_the_hand_reading(corpus, sample):
     truth = json.loads((TRUTH / f"sample_{sample}.json").read_text())
     compared, wrong = compare(truth, golf_runs(corpus, list(truth["folders"])))
-    assert compared > 300
-    assert (compared - len(wrong)) / compared >= 0.98, "\n".join(wrong)
+    assert compared > 250
+    assert (compared - len(wrong)) / compared >= SAMPLES[sample], "\n".join(wrong)
