@@ -1,5 +1,5 @@
 """golf against logs read by hand: 105 corpus folders drawn at random, read line by line by a person
-(tests/truth/sample_a.json, sample_b.json, sample_c.json, sample_d.json; how they were drawn and read is in each file).
+(tests/truth/sample_{a,b,c,d}.json; how each was drawn and read is in the file).
 At least 98% of the per-run figures (val_bpb, val_loss, bytes, seed, steps, train and eval time) must agree
 on the samples the parser was fixed against (a, b, c). Sample d (20 more folders) was read after the last
 parser change and nothing was fixed from it: it measures logs golf was never tuned on (96.5% when drawn),
