@@ -1,6 +1,7 @@
 """The trainer as real processes on CPU: python -m trainer, torchrun with gloo, the bundled file;
 the baseline stack (TINY) and every frontier technique at once (TINY_FRONTIER)."""
 import ast
+import dataclasses
 import json
 import math
 import os
@@ -300,3 +301,22 @@ def test_two_gloo_processes_match_one_for_frontier_smoke(frontier_run, embedded_
         assert a["tokens"] == b["tokens"] and a["bytes"] == b["bytes"]
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5, abs=1e-6), a["name"]
         assert b["val_bpb"] == pytest.approx(a["val_bpb"], rel=1e-5, abs=1e-6), a["name"]
+
+
+def test_every_setting_is_on_the_config_line_and_in_result_json(frontier_run):
+    """Each technique's switch is logged: the `config` event and result.json's config hold every setting."""
+    from golfcore.loggrammar import parse_event
+    from trainer.config import Config, load_config
+
+    cwd, result, _ = frontier_run
+    lines = (cwd / "runs" / "frontier" / "train.log").read_text().splitlines()
+    config = next(e for e in map(parse_event, lines) if e is not None and e.name == "config")
+    names = [f.name for f in dataclasses.fields(Config)]
+    assert list(config.fields) == names and list(result["config"]) == names
+    expected = load_config({**TINY, **_env("data", "frontier", SEED="7", **TINY_FRONTIER)})
+    for name in names:
+        value = result["config"][name]
+        if name not in ("data_dir",):
+            assert value == getattr(expected, name), name
+        assert config.get(name) == ("none" if value is None else "_".join(str(value).split()) or "_"), name
+    assert result["config"]["quant_method"] == "gptq" and result["config"]["smear_gate_enabled"] is True
