@@ -1,6 +1,8 @@
 """Score-first test-time training against DESIGN's conditions: causal (C1), scored before any
 update that uses a token (C3), one left-to-right pass scoring each token once (C4), with the
 byte accounting every other stage uses."""
+import math
+
 import pytest
 import torch
 
@@ -8,7 +10,7 @@ from trainer.config import load_config
 from trainer.evaluate import evaluate, score_windows
 from trainer.model import GPT
 from trainer.shards import load_validation_tokens
-from trainer.tokenizer_bytes import build_byte_tables, load_tokenizer
+from trainer.tokenizer_bytes import ByteTables, build_byte_tables, load_tokenizer
 from trainer.ttt import TTTSettings, chunk_plan, document_starts, phased_plan, score_first_ttt
 
 SEQ = 32
@@ -125,3 +127,47 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class _Ledger(torch.nn.Module):
+    """A stand-in model over a stream whose token t is the number t: its loss at a position is the
+    target's number, and it notes the furthest target it has seen scored and every one it trained on."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen = 0  # furthest target number in any scoring window so far
+        self.violations = []
+
+    def forward(self, x, y, reduction="mean"):
+        if self.training:
+            if int(y.max()) > self.seen:  # a token trained on before any window that scores it
+                self.violations.append((int(y.max()), self.seen))
+        else:
+            self.seen = max(self.seen, int(y.max()))
+        nll = y.float() + 0 * self.w
+        return nll if reduction == "none" else nll.mean()
+
+
+@pytest.mark.parametrize("kind", ["chunks", "phases"])
+def test_ttt_scores_each_token_once_and_trains_only_on_scored_ones_counted(kind):
+    """Counted, not inferred from the plan: every target's loss enters the sum exactly once, no
+    training batch holds a target not yet scored, and the bytes are those the plain stage counts."""
+    n = 5000
+    val = torch.arange(n + 1, dtype=torch.int32)
+    g = torch.Generator().manual_seed(0)
+    tables = ByteTables(torch.randint(1, 5, (n + 1,), generator=g, dtype=torch.int32),
+                        torch.rand(n + 1, generator=g) < 0.5, torch.rand(n + 1, generator=g) < 0.1)
+    settings = TTTSettings(seq_len=SEQ, stride=8, eval_batch_seqs=7, train_batch_seqs=5, epochs=2, momentum=0.9,
+                           grad_clip=1.0)
+    if kind == "chunks":
+        plan = chunk_plan(n, 700, lr=0.1)
+    else:
+        plan = phased_plan(n, list(range(0, n, 250)), prefix_docs=12, phases=3, lr=0.1, chunk=400)
+    model = _Ledger()
+    result = score_first_ttt(model, val, tables, plan, settings)
+    assert model.violations == [] and model.seen == n
+    assert result.tokens == n and round(result.val_loss * result.tokens) == sum(range(1, n + 1))  # each target once
+    plain = evaluate(_Ledger().eval(), val, tables, SEQ, 16)
+    assert (result.tokens, result.bytes) == (plain.tokens, plain.bytes)
+    assert result.val_bpb == pytest.approx(result.val_loss * result.tokens / result.bytes / math.log(2))
