@@ -354,22 +354,28 @@ class AcceptanceOverrideRow(Base):
 # ---- the generation: bumped in the transaction of any write the pages show
 
 SHOWN = (SubmissionRow, RunRow, CheckRow, ArtifactRow, PullRequestRow, AcceptanceOverrideRow)
-_BUMPED = "golf_generation_bumped"
+_CHANGED = "golf_shown_rows_changed"
 
 
-def _bump_generation(session: Session, _flush_context) -> None:
-    if session.info.get(_BUMPED):
-        return
-    changed = [o for o in session.deleted if isinstance(o, SHOWN)] or \
-        [o for o in session.new if isinstance(o, SHOWN)] or \
-        [o for o in session.dirty if isinstance(o, SHOWN) and session.is_modified(o)]
-    if changed:
+def _shown_changes(session: Session) -> bool:
+    return any(isinstance(o, SHOWN) for o in session.deleted) or any(isinstance(o, SHOWN) for o in session.new) \
+        or any(isinstance(o, SHOWN) and session.is_modified(o) for o in session.dirty)
+
+
+def _note_changes(session: Session, _flush_context) -> None:
+    if not session.info.get(_CHANGED) and _shown_changes(session):
+        session.info[_CHANGED] = True
+
+
+def _bump_at_commit(session: Session) -> None:
+    """At the end of the transaction, so that the generation's row is locked (PostgreSQL) only for the
+    commit itself: two writers never hold it while waiting for each other's rows."""
+    if session.info.pop(_CHANGED, False) or _shown_changes(session):
         bump_generation(session.connection())
-        session.info[_BUMPED] = True  # once per transaction
 
 
 def _transaction_over(session: Session, *_args) -> None:
-    session.info.pop(_BUMPED, None)
+    session.info.pop(_CHANGED, None)
 
 
 def bump_generation(conn: Connection) -> None:
@@ -525,8 +531,8 @@ def open_database(url: str | None = None, write: bool = True) -> sessionmaker[Se
             return open_database(readonly, write=False)  # a read-only folder: no -wal / -shm files can be made
         raise DatabaseError(f"cannot read the database: {str(error.orig).splitlines()[0][:200]}") from None
     sessions = sessionmaker(engine, expire_on_commit=False)
-    event.listen(sessions, "after_flush", _bump_generation)
-    event.listen(sessions, "after_commit", _transaction_over)
+    event.listen(sessions, "after_flush", _note_changes)
+    event.listen(sessions, "before_commit", _bump_at_commit)
     event.listen(sessions, "after_rollback", _transaction_over)
     return sessions
 

@@ -29,6 +29,11 @@ def etag(generation: int, key: bytes) -> bytes:
     return b'"g%d-%s"' % (generation, hashlib.blake2b(key, digest_size=8).hexdigest().encode())
 
 
+def matches(if_none_match: bytes, tag: bytes) -> bool:
+    """Whether an If-None-Match header (a list of tags, weak or strong, or *) names this tag."""
+    return any(t.strip().removeprefix(b"W/") in (tag, b"*") for t in if_none_match.split(b","))
+
+
 class Kept:
     """The answers of one generation, least recently used dropped first beyond the limits."""
 
@@ -81,7 +86,7 @@ class PageCache:
             return await self.app(scope, receive, send)
         key = scope["path"].encode("utf-8", "surrogateescape") + b"?" + scope["query_string"]
         tag = etag(kept.generation, key)
-        if any(value == tag or value == b"*" for name, value in scope["headers"] if name == b"if-none-match"):
+        if any(matches(value, tag) for name, value in scope["headers"] if name == b"if-none-match"):
             await send({"type": "http.response.start", "status": 304,
                         "headers": [(b"etag", tag), (b"cache-control", b"no-cache")]})
             await send({"type": "http.response.body", "body": b""})
