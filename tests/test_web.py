@@ -353,7 +353,9 @@ def test_one_pull_request_page_and_api(synced):
     assert "Folders of main it brought" in html and 'class="status accepted"' in html and "merged" in html
     four = synced.get("/prs/4")
     assert four.status_code == 200 and "val_data_before_artifact" in four.text
-    assert synced.get("/api/prs/4").json()["look_first"][0]["check"] == "val_data_before_artifact"
+    four_api = synced.get("/api/prs/4").json()
+    assert four_api["look_first"][0]["check"] == "val_data_before_artifact"
+    assert 'href="/prs/4"' in synced.get(f"/submissions/{four_api['folders'][0]['id']}").text  # and back
     missing = synced.get("/prs/999")
     assert missing.status_code == 404 and "pull request #999" in missing.text and "<h1>Not found</h1>" in missing.text
     api_missing = synced.get("/api/prs/999")
