@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Callable
 
 MAX_ENTRIES = 4096
-MAX_BYTES = 256 * 1024 * 1024
+MAX_BYTES = 64 * 1024 * 1024  # per worker process: about a thousand pages of the corpus
 PASS_THROUGH = ("/live", "/api/live", "/static/")
 KEPT_HEADERS = (b"content-type", b"content-disposition")
 
