@@ -98,7 +98,8 @@ def render_submission(sub: dict, console: Console) -> None:
         color = STATUS_STYLE[c["status"]]
         console.print(f"[{color}]{c['status']:>7}[/{color}]  {c['id']}: {escape(c['message'])}", highlight=False)
     if sub["reasons"] and sub["verdict"] != "record":
-        console.print(f"[bold]{sub['verdict']} because[/bold] " + escape("; ".join(sub["reasons"])), highlight=False)
+        because = "valid, not a record because" if sub["verdict"] == "valid" else f"{sub['verdict']} because"
+        console.print(f"[bold]{because}[/bold] " + escape("; ".join(sub["reasons"])), highlight=False)
     for warning in sub["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     for r in sub["runs"]:

@@ -59,3 +59,13 @@ def test_narrow_consoles_get_one_block_per_run(analysis):
             assert f"{run['val_bpb']:.8f}" in " ".join(lines[at + 1:at + 4])
     wide = _check(columns="200").splitlines()
     assert any(line.split()[:1] == ["log"] and "val_bpb" in line for line in wide), "200 columns: one table"
+
+
+def test_a_valid_submission_says_why_it_is_not_a_record():
+    baseline = RECORDS / "track_10min_16mb" / "2026-03-17_NaiveBaseline"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "launcher", "check", str(baseline)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    verdict = next(line for line in proc.stdout.splitlines() if "because" in line)
+    assert verdict.startswith("valid, not a record because ") and "seeds" in verdict, proc.stdout
