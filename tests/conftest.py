@@ -149,3 +149,15 @@ def db_url(request, tmp_path) -> str:
 def module_db_url(request, tmp_path_factory) -> str:
     """As db_url, shared by a module's tests."""
     return _database_url(request, tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny models and GPTQ's column loop (many small ops) run faster so,
+    and leave the other core to the codec threads and to other tests."""
+    import torch  # only the trainer tests need it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

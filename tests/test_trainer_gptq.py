@@ -82,15 +82,6 @@ def test_calibration_hessians_are_the_inputs_gram_matrices():
     assert torch.allclose(hessians["tok_emb.weight"], h.T @ h, rtol=1e-4, atol=1e-4)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train faster on one thread, and do not fight other tests for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_on_a_trained_model_gptq_has_the_smaller_int6_gap(embedded_data, one_thread):
     """The trainer's own path: train, EMA, calibrate on training batches, quantize both ways."""

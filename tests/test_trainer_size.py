@@ -24,15 +24,6 @@ def _hessian(dim: int, seed: int) -> torch.Tensor:
     return x.T @ x
 
 
-@pytest.fixture
-def one_thread():
-    """GPTQ's column loop is many small ops: one thread runs them faster and leaves the codec threads a core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_the_full_frontier_artifact_fits_the_limit(tmp_path, one_thread):
     cfg = load_config({"PRESET": "frontier"})
     torch.manual_seed(0)

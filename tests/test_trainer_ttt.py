@@ -121,14 +121,6 @@ def test_phased_ttt_scores_the_whole_split_once(setup, one_thread):
     assert len(segments) == 3 and plan[1].hi == docs[-1]
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class _Ledger(torch.nn.Module):
     """A stand-in model over a stream whose token t is the number t: its loss at a position is the
     target's number, and it notes the furthest target it has seen scored and every one it trained on."""

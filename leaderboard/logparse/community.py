@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_append
 from .sizes import read_sizes
-from .values import to_int, to_number, to_seconds, tokens
+from .values import leading_word, to_int, to_number, to_seconds, tokens
 
 # Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
 # a class or a lookbehind is tried at every position (several times slower)
@@ -225,17 +225,22 @@ class CommunityReader:
             step, total, loss, val_loss, val_bpb, ms = c.groups()
             point = CurvePoint(int(step), int(ms) / 1000, loss and float(loss), val_loss and float(val_loss),
                                val_bpb and float(val_bpb))
-            if len(run.curve) >= MAX_CURVE_POINTS:
-                run.curve = run.curve[::2]
-            run.curve.append(point)
-            if run.steps is None or point.step >= run.steps:
-                run.steps = point.step
-                run.sources["steps"] = n
+            self.add_point(n, point)
             run.iterations = int(total)
             if run.train_time_s is None or point.train_time_s >= run.train_time_s:
                 run.train_time_s = point.train_time_s
                 run.sources["train_time_s"] = n
             run.training_end_line = n
+
+    def add_point(self, n: int, point: CurvePoint) -> None:
+        """A point of the training curve (halved when full); the furthest step is the run's."""
+        run = self.run
+        if len(run.curve) >= MAX_CURVE_POINTS:
+            run.curve = run.curve[::2]
+        run.curve.append(point)
+        if run.steps is None or point.step >= run.steps:
+            run.steps = point.step
+            run.sources["steps"] = n
 
     def step(self, n: int, line: str, m: re.Match, stamp: float | None) -> bool:
         """A step line: a curve point and the loop's clock. False when it is only a counter."""
@@ -255,12 +260,7 @@ class CommunityReader:
         t = _seconds(clock) if clock else None
         loss = fields.get("train_loss") or fields.get("loss")
         point = CurvePoint(int(m.group(1)), t, _float(loss), _float(fields.get("val_loss")), _float(fields.get("val_bpb")))
-        if len(run.curve) >= MAX_CURVE_POINTS:
-            run.curve = run.curve[::2]
-        run.curve.append(point)
-        if run.steps is None or point.step >= run.steps:
-            run.steps = point.step
-            run.sources["steps"] = n
+        self.add_point(n, point)
         if m.lastindex and m.lastindex >= 2 and m.group(2):
             run.iterations = int(m.group(2))
         if "train_time" in fields and t is not None and (run.train_time_s is None or t >= run.train_time_s):
@@ -286,23 +286,24 @@ class CommunityReader:
         elif (m := re.search(r"\bstep[:\s]+(\d+)\b", line)) is not None:  # step:7883, at step 1858
             run.steps = int(m.group(1))
             run.note("steps", n)
-        run.training_end_line = n
-        if stamp is not None:
-            run.timestamps["training_end"] = stamp
-        self.in_training = False
+        self.loop_ended(n, stamp)
 
     def training_done(self, n: int, m: re.Match, stamp: float | None) -> None:
         """`Training complete in 590s (1858 steps)`: the loop's own clock and count, when the steps said neither."""
         run = self.run
         if run.train_time_s is None:
-            run.train_time_s = to_seconds(m.group(1).replace(" ", ""))
+            run.train_time_s = to_seconds(m.group(1))
             run.note("train_time_s", n)
         if m.group(2) and (run.steps is None or int(m.group(2)) > run.steps):
             run.steps = int(m.group(2))
             run.note("steps", n)
-        run.training_end_line = n
+        self.loop_ended(n, stamp)
+
+    def loop_ended(self, n: int, stamp: float | None) -> None:
+        """The training loop ended at line n (a stop line, or its end said in words)."""
+        self.run.training_end_line = n
         if stamp is not None:
-            run.timestamps["training_end"] = stamp
+            self.run.timestamps["training_end"] = stamp
         self.in_training = False
 
     # ---- evaluation results
@@ -324,7 +325,7 @@ class CommunityReader:
             diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
             exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),
             tokens=to_int(kv["val_tokens"]) if "val_tokens" in kv else (to_int(kv["tokens"]) if "tokens" in kv else None),
-            subject=re.split(r"[\s:=\[(]", line, maxsplit=1)[0][:100],
+            subject=leading_word(line)[:100],
         )
         prev = run.stages[-1] if run.stages else None
         if prev is not None and prev.name == stage.name and prev.line >= n - 3:
@@ -353,7 +354,7 @@ class CommunityReader:
             run.note("explicit_eval_total", n)
             return
         if " time" in lower and (m := SUMMARY_TIME.match(lower)) is not None:
-            what, seconds = m.group(1), to_seconds(m.group(2).replace("seconds", "s").replace("minutes", "min").replace(" ", ""))
+            what, seconds = m.group(1), to_seconds(m.group(2))
             if what.startswith("eval") and seconds is not None:
                 run.explicit_eval_total = seconds
                 run.note("explicit_eval_total", n)

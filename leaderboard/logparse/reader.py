@@ -161,11 +161,8 @@ class LineReader:
                         if line_kind != "code_start":
                             self.last_read = number + 1
                     continue
-                if len(raw) > MAX_LINE_CHARS:
-                    raw = raw[:MAX_LINE_CHARS]
-                    self.cut += 1
-                if controls and _is_garbage(raw):
-                    self.garbage += 1
+                raw = self._readable(raw, controls)
+                if raw is None:
                     continue
                 line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
                 if line is None:
@@ -197,17 +194,23 @@ class LineReader:
             if newline >= 0:
                 return chunk[newline + 1:]
 
+    def _readable(self, raw: bytes, controls: bool) -> bytes | None:
+        """The line cut to MAX_LINE_CHARS (counted), or None for a binary or undecodable one (counted)."""
+        if len(raw) > MAX_LINE_CHARS:
+            raw = raw[:MAX_LINE_CHARS]
+            self.cut += 1
+        if controls and _is_garbage(raw):
+            self.garbage += 1
+            return None
+        return raw
+
     def _steps(self, first: int, sampled: list[tuple[int, bytes]], controls: bool) -> StepLines:
         self.in_code = False
         lines = []
         for index, raw in sampled:
-            if len(raw) > MAX_LINE_CHARS:
-                raw = raw[:MAX_LINE_CHARS]
-                self.cut += 1
-            if controls and _is_garbage(raw):
-                self.garbage += 1
-                continue
-            lines.append((first + index, raw.decode("utf-8", errors="replace").rstrip()))
+            raw = self._readable(raw, controls)
+            if raw is not None:
+                lines.append((first + index, raw.decode("utf-8", errors="replace").rstrip()))
         return StepLines(first, lines)
 
     def _classify(self, number: int, raw: str, kind: str) -> Line | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .model import Run, Stage, Timer
+from .values import leading_word
 
 FAILED_STAGE_MARGIN_BPB = 0.02  # a later stage this much worse than an earlier one has diverged
 SAME_RESULT_TOLERANCE = 6e-4  # two printed results within rounding of each other
@@ -96,7 +97,7 @@ def _choose_score(run: Run, live: list[Stage]) -> None:
 
 
 def _series_key(text: str) -> str:
-    return re.split(r"[\s:=\[(]", text, maxsplit=1)[0].lower()
+    return leading_word(text).lower()
 
 
 def _mark_series(run: Run) -> None:
@@ -124,14 +125,10 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) >= 3 and w not in GENERIC_WORDS}
 
 
-def _next_timed(line: int, stages: list[Stage]) -> Stage | None:
-    return next((s for s in stages if s.line > line and s.time_s is not None), None)
-
-
 def _timer_inside_next_stage(timer: Timer, stages: list[Stage]) -> bool:
     """`ttt:long_docs time=558962ms` before `final_ttt_lora ... eval_time:581205ms`: a part of the stage
     that follows, timed again by it (its subject among the stage's words, and no longer than it)."""
-    after = _next_timed(timer.line, stages)
+    after = next((s for s in stages if s.line > timer.line and s.time_s is not None), None)
     words = _words(_series_key(timer.text))
     return after is not None and timer.seconds <= after.time_s * 1.01 + 0.5 \
         and bool(words) and words <= (_words(after.name) | _words(after.subject))

@@ -54,6 +54,11 @@ def to_seconds(text: str) -> float | None:
     return value
 
 
+def leading_word(text: str) -> str:
+    """What a line is about: `ngram_two_pass` in `ngram_two_pass: Pass 1 done ...`, `ttt` in `ttt:batch 5/62`."""
+    return re.split(r"[\s:=\[(]", text, maxsplit=1)[0]
+
+
 def tokens(line: str) -> dict[str, str]:
     """The line's `key:value` / `key=value` tokens, first occurrence of each key, keys lower-cased."""
     found: dict[str, str] = {}
