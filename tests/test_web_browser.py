@@ -78,6 +78,13 @@ def launch(p):
     return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
 
 
+def console_errors(page) -> list[str]:
+    """The errors the page's console reports from now on (a blocked script among them)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return errors
+
+
 def row_boxes(page) -> tuple[list[float], float, float]:
     """The leaderboard rows' heights, one text line's height in them, and the table's width (CSS pixels)."""
     return page.evaluate("""() => {
@@ -96,14 +103,10 @@ def assert_one_line_per_row(page) -> None:
 
 
 def test_a_person_sees_the_ranking_a_chart_and_the_readme(server):
-    assert Path(CHROMIUM).is_file(), (f"no Chromium at {CHROMIUM}: ./scripts/bootstrap installs Debian's when it may "
-                                      "(root or sudo); else run `sudo apt-get install -y chromium`, or set GOLF_CHROMIUM")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        errors = console_errors(page)
 
         page.goto(server + "/")
         rows = page.locator("table.board tbody tr")
@@ -162,8 +165,7 @@ def test_the_review_queue_renders(synced_server):
     with sync_playwright() as p:
         chromium = launch(p)
         page = chromium.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        errors = console_errors(page)
         page.goto(synced_server + "/prs")
         sections = page.locator("section.pr")
         assert sections.count() == 5
