@@ -11,8 +11,11 @@ the log, never an exception.
 """
 from __future__ import annotations
 
+import gc
 import io
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable
 
@@ -44,6 +47,37 @@ def parse_lines(lines: Iterable[str], path: str = "<lines>") -> ParsedLog:
 
 
 def parse_stream(stream: IO[bytes], path: str = "<stream>") -> ParsedLog:
+    with _no_cycle_collection():
+        return _parse(stream, path)
+
+
+_collection_lock = threading.Lock()
+_parses = 0  # parses running in this process
+_paused_collection = False
+
+
+@contextmanager
+def _no_cycle_collection():
+    """The cyclic garbage collector paused while any parse runs. A parse allocates millions of
+    short-lived objects and no cycles (reference counting frees them), so each collection it would
+    trigger only rescans the line caches: a tenth of the time of a large log."""
+    global _parses, _paused_collection
+    with _collection_lock:
+        _parses += 1
+        if _parses == 1 and gc.isenabled():
+            gc.disable()
+            _paused_collection = True
+    try:
+        yield
+    finally:
+        with _collection_lock:
+            _parses -= 1
+            if _parses == 0 and _paused_collection:
+                _paused_collection = False
+                gc.enable()
+
+
+def _parse(stream: IO[bytes], path: str) -> ParsedLog:
     reader = LineReader(stream, skip=_changes_nothing)
     readers = [CommunityReader(Run(index=1, first_line=1))]
     for line in reader:

@@ -114,10 +114,9 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
         return False
-    if any(key in kv for key in ("total_eval_time", "eval_time_s", "train_time_s", "stop_step", "total_train_time")):
-        return False
-    if any(key in TIMER_KEYS or key.endswith("_time") for key in kv):
-        return False
+    if "stop_step" in kv or (("time" in lower or "elapsed" in lower)
+                             and any(key in TIMER_KEYS or key.endswith(("_time", "_time_s")) for key in kv)):
+        return False  # a timer, or a summary's total_eval_time / eval_time_s / train_time_s
     if is_loop_line(line, lower):
         return False
     if " BPB" in line and NAMED_BPB.match(line):
@@ -213,14 +212,18 @@ class CommunityReader:
     # ---- training steps
     def read_steps(self, lines: list[tuple[int, str]]) -> None:
         """A series of step lines (see reader.StepLines): each is a curve point. The baseline's own
-        form is read by one match; any other goes through `step`, with the same result."""
+        form is read by one match, any other by `step` (as `read` would: a step line is never inert), and a
+        line that turns out to be only a counter by `read`."""
         run = self.run
+        self.series = False
         for n, line in lines:
             c = BASELINE_STEP.match(line) if self.in_training else None
             if c is None:
                 m = STEP_AT_START.match(line)
                 if m is not None:
                     self.step(n, line, m, None)
+                elif (m := STEP_NO_TOTAL.match(line)) is None or not self.step(n, line, m, None):
+                    self.read(n, line, None)
                 continue
             step, total, loss, val_loss, val_bpb, ms = c.groups()
             point = CurvePoint(int(step), int(ms) / 1000, loss and float(loss), val_loss and float(val_loss),

@@ -4,14 +4,16 @@ A log is read in blocks of bytes, and most of it never reaches Python:
 
 - embedded source code that ends at a separator row (the baseline prints its code, then `=` * 100)
   is found with plain substring searches and skipped whole;
-- one compiled regex finds, in C, the lines that can carry a fact: those at the left margin, and
-  indented `key: value` lines of a settings dump (the indented body of source code never matches);
+- one compiled regex finds, in C, the lines that can carry a fact: those at the left margin,
+  indented `key: value` lines of a settings dump, and indented `key: ...` lines that say an evaluation
+  is limited, a subset or partial (the indented body of source code never matches);
 - a series of 7 or more consecutive lines that start with the same word and the word after it (progress
   lines: `tttg: c1/213`, `ttt_chunk [12/1893]`, `dttt:epoch 3/10`) or the same 24 characters (a library's warnings and tracebacks under one
   prefix) is read by its first and last line only, both marked as a series so that their times are
   taken as a cumulative clock;
-- a series of training step lines is read by its first and last line, every validation line, and
-  enough lines between to draw the curve (at most CURVE_SAMPLES of them), handed over in one piece.
+- a series of training step lines (`step:N/M ...`, `N/M ...`, `step N (P%) ...`) is read by its first
+  and last line, every validation line, and enough lines between to draw the curve (at most
+  CURVE_SAMPLES of them), handed over in one piece.
 
 The lines that remain are normalized (timestamp / rank / logger prefixes) and source code at the left
 margin outside those regions is skipped with a small state machine. Logs repeat themselves (settings
@@ -32,15 +34,14 @@ CURVE_SAMPLES = 100  # training lines kept from one series of step lines (valida
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
     # a match starts at the newline before its line: a literal first byte lets the scan skip in C
-    rb"\n(?:(?P<steps>(?:(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+)(?:\n(?:[Ss]tep[:\s#]*+)?\d++ ?/ ?\d++\b[^\n]*+){%d,}+)"
+    rb"\n(?:(?P<steps>(?:[Ss]tep[: \t#]*+\d|\d++ ?/ ?\d++\b)[^\n]*+(?:\n(?:[Ss]tep[: \t#]*+\d|\d++ ?/ ?\d++\b)[^\n]*+){%d,}+)"
     rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+(?:\n\3(?![A-Za-z_])[^\n]*+){%d,}+"
     rb"|(\S[^\n]{23})[^\n]*+(?:\n\4[^\n]*+){%d,}+))"
-    rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+[\w./+\-]++[ \t]*+$)[^\n]*+)"
+    rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+"
+    rb"(?:[\w./+\-]++[ \t]*+$|[^\n]*?\b(?:limited|subset|partial)\b))[^\n]*+)"
     % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
 SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
 RESULTS_AT_MARGIN = re.compile(rb"\n(?:step:|final_|stopping_early|Total submission|Serialized model)")
-SUBSET_WORDS = (b"limited", b"subset", b"partial")  # an indented line with one of these is read too
-SUBSET_LINE = re.compile(rb"[ \t]+\S.*\b(?:limited|subset|partial)\b")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
 CONTROL_BYTES = bytes(range(0, 9)) + b"\x0b\x0c" + bytes(range(0x0e, 0x1b)) + bytes(range(0x1c, 0x20))
 # prefixes a logger or a launcher puts before the text: epoch seconds, ISO / bracketed dates and
@@ -249,23 +250,6 @@ class LineReader:
         return Line(number, text, stamp, kind)
 
 
-def _subset_lines(text: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
-    """Indented lines between start and end that say an evaluation is partial, by position (a plain
-    substring search: a regex over every indented line would cost more than all the rest)."""
-    extra: set[tuple[int, bytes]] = set()
-    for word in SUBSET_WORDS:
-        at = text.find(word, start, end)
-        while at != -1:
-            line_start = text.rfind(b"\n", 0, at) + 1
-            line_end = text.find(b"\n", at)
-            line_end = line_end if line_end != -1 else len(text)
-            line = text[line_start:line_end]
-            if line[:1] in (b" ", b"\t") and SUBSET_LINE.match(line):
-                extra.add((line_start, line))
-            at = text.find(word, line_end, end) if line_end < end else -1
-    return sorted(extra)
-
-
 def _code_regions(block: bytes) -> list[tuple[int, int]]:
     """Embedded source code that ends at a separator row: (start, end) spans to skip, when nothing in
     them looks like a result. Plain substring searches: they run at memory speed."""
@@ -300,9 +284,18 @@ def _sampled_steps(run: bytes) -> list[tuple[int, bytes]]:
     """The first and last step line, every validation line, and evenly spaced training lines, as
     (index in the series, line)."""
     lines = run.split(b"\n")
-    every = -(-len(lines) // CURVE_SAMPLES)
-    last = len(lines) - 1
-    return [(i, line) for i, line in enumerate(lines) if i % every == 0 or i == last or b"val" in line]
+    picked = set(range(0, len(lines), -(-len(lines) // CURVE_SAMPLES)))
+    picked.add(len(lines) - 1)
+    line, position = 0, 0
+    at = run.find(b"val")
+    while at != -1:  # the validation lines, found in C: a series can hold a million lines
+        line += run.count(b"\n", position, at)
+        picked.add(line)
+        position = run.find(b"\n", at)
+        if position == -1:
+            break
+        at = run.find(b"val", position)
+    return [(i, lines[i]) for i in sorted(picked)]
 
 
 def _lines_of(block: bytes, start: int, end: int) -> list[tuple[int, bytes, str]]:
@@ -327,9 +320,7 @@ def _candidates(block: bytes) -> list[tuple[int, bytes | list, str]]:
     out: list[tuple[int, bytes | list, str]] = []
     position = 1  # the block starts with the newline before its first line
     for start, end in [*_code_regions(block), (len(block), len(block))]:
-        lines = _lines_of(block, position - 1, start)
-        extra = [(at, line, "text") for at, line in _subset_lines(block, position, start)]
-        out.extend(sorted(lines + extra, key=lambda item: item[0]) if extra else lines)
+        out.extend(_lines_of(block, position - 1, start))
         if start < len(block):
             out.append((start, block[start:block.find(b"\n", start)], "source"))
         position = end
