@@ -19,7 +19,7 @@ from .claims import Claims
 from .significance import POLICIES, Policy, Significance, welch_improvement
 from .submission import SeedResult, Submission, loop_allowance
 
-RULES_VERSION = 6  # bump when a check, the verdict or how a log is read changes: stored analyses are re-derived on import
+RULES_VERSION = 7  # bump when a check, the verdict or how a log is read changes: stored analyses are re-derived on import
 PASS, WARN, FAIL, UNKNOWN = (s.value for s in Status)
 CLAIM_BPB_TOLERANCE = 0.0005
 NEAR_CAP_S = 5.0  # a lower bound this close under a cap leaves the rule in doubt

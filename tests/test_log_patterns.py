@@ -515,3 +515,128 @@ def test_a_summary_that_states_its_times_in_words():
     assert run.score.val_bpb == 1.0787
     assert run.eval_time_s == pytest.approx(497.0)  # never 589 + 497 + 1086
     assert run.train_time_s == pytest.approx(589.0)
+
+
+# prs/pr803/records/track_10min_16mb/2026-03-26_ComplementaryBackoff_0.4416/train_seed42.log
+# (the same dialect in prs/pr811, pr1033, pr1359, pr1379)
+COMPACT_DIALECT = """
+    tbt:786432 tsl:2048 it:20000 wu:20 mws:600.000
+    s:42
+    s:0/20000 vl:6.9301 bpb:4.1044 tt:0ms sa:0.02ms
+    s:1/20000 tl:6.9318 tt:153ms sa:152.81ms
+    s:4648/20000 vl:1.9486 bpb:1.1541 tt:600028ms sa:129.09ms
+    stop tt:600028ms s:4648/20000
+    mem:22023M R:22672M
+    ema:apply
+    diag vl:1.9495 bpb:1.1546 t:2025ms
+    model:106181533B
+    code:94053B
+    q:15781804B
+    total:15875857B
+    q_rt vl:1.9625 bpb:1.1623 t:16007ms
+    q_rt_x vl:1.96246039 bpb:1.16227958
+    q_sw vl:1.9226 bpb:1.1387 s:64 t:94699ms
+    q_sw_x vl:1.92261754 bpb:1.13868542
+    q8_x vl:1.92261754 bpb:1.13868542
+    ttt:start
+      tc[1893/1893]bpb=0.701803 t=461.3s
+    ttt:vl=1.183079 bpb=0.700688 t=461.3s
+    ttt vl:1.1831 bpb:0.7007 t:461764ms
+    ttt_x vl:1.18307895 bpb:0.70068785
+"""
+
+# prs/pr803/records/track_10min_16mb/2026-03-26_ComplementaryBackoff_0.4416/eval_seed42.log
+COMPACT_DIALECT_EVAL_ONLY = """
+    s:42
+    eval:load saved_v11_seed42.pt
+    eval:loaded 26993766p
+    eval:qsize:15781804B
+    eval:sw bpb:1.1387 s:64 t:78773ms
+    eval:ttt lr=0.0005 ep=4 c=32768 fb=2
+      tc[1893/1893]bpb=0.442012 t=457.1s
+    ttt:vl=0.745589 bpb=0.441581 t=457.2s
+    eval:ttt bpb:0.4416 t:457870ms
+"""
+
+
+def test_the_compact_dialect_is_read_as_the_baseline_it_abbreviates():
+    run = parse(COMPACT_DIALECT).run
+    assert run.seed == 42 and run.steps == 4648 and run.train_time_s == pytest.approx(600.028)
+    assert run.bytes_total == 15_875_857 and run.bytes_model == 15_781_804 and run.bytes_code == 94_053
+    assert (run.score.val_bpb, run.score.val_loss) == (0.70068785, 1.18307895)
+    # roundtrip, sliding, TTT (461.3 s by its own clock, 461.764 s by the caller's); not the diagnostic
+    assert run.eval_time_s == pytest.approx(16.007 + 94.699 + 461.764, abs=1)
+    assert [p.val_bpb for p in run.curve if p.val_bpb] == [4.1044, 1.1541]
+
+
+def test_an_eval_only_log_in_the_compact_dialect():
+    run = parse(COMPACT_DIALECT_EVAL_ONLY).run
+    assert run.seed == 42 and run.bytes_total is None and run.bytes_model == 15_781_804  # the model alone
+    assert (run.score.val_bpb, run.score.val_loss) == (0.441581, 0.745589)
+    assert run.eval_time_s == pytest.approx(78.773 + 457.87, abs=1)
+
+
+# prs/pr1996/records/track_10min_16mb/2026-04-30_DreamCal_MixedTemp_V6/eval_dreamcal_A_t08_231729.log
+ALIGNED_SUMMARY = """
+    Sliding Window Eval V6: best_model_v6_ema_gptq_4bit_emb6_dreamcal_A_t08_hessian_roundtrip.pt
+    Device: cuda:0, Stride: 64, Temp: 1.0, SeqLen: 512
+      [690000/695589] bpb=1.2573 (6575s)
+      [695000/695589] bpb=1.2573 (6623s)
+    ============================================================
+    SLIDING WINDOW EVAL (stride=64, T=1.0, seq_len=512)
+      val_bpb:  1.257264
+      val_loss: 2.957501
+      Target:   1.0897 (pure train SOTA)
+"""
+
+
+def test_a_summary_that_aligns_its_values_in_a_column():
+    run = parse(ALIGNED_SUMMARY).run
+    assert (run.score.val_bpb, run.score.val_loss) == (1.257264, 2.957501)
+
+
+# prs/pr1901/records/track_10min_16mb/2026-04-28_KarenPoghosyan_DualHash_AdaMuon_MoE/train.log
+RUNS_APPENDED_WITHOUT_HEADERS = """
+       step  6700 | BPB~4.3548 | LR 4.397e-08 | 562s
+    Max steps reached: 6700 (562s)
+    Training complete: 562.25s
+    EMA weights applied.
+
+    final_int8_zlib_roundtrip val_loss:0.577989 val_bpb:0.833862 eval_time:68102ms
+      Metadata → 'submission_global_seed1337.json'
+
+    =================================================================
+      FINAL RESULT  (Karen042009  SEED 1337)
+      val_bpb:    0.83386159
+      val_loss:   0.57798881
+    =================================================================
+
+    #################################################################
+       SEED 42  — starting training run
+    #################################################################
+
+       step  7100 | BPB~4.3294 | LR 3.916e-08 | 596s
+    Max steps reached: 7100 (596s)
+    Training complete: 595.96s
+    EMA weights applied.
+
+    final_int8_zlib_roundtrip val_loss:0.578192 val_bpb:0.834155 eval_time:46921ms
+      Metadata → 'submission_global_seed42.json'
+
+    =================================================================
+      FINAL RESULT  (Karen042009  SEED 42)
+      val_bpb:    0.83415485
+      val_loss:   0.57819208
+    =================================================================
+"""
+
+
+def test_runs_appended_with_no_header_part_at_the_second_loop_end():
+    log = parse(RUNS_APPENDED_WITHOUT_HEADERS)
+    assert len(log.runs) == 2
+    first, second = log.runs
+    assert first.train_time_s == pytest.approx(562.25) and second.train_time_s == pytest.approx(595.96)
+    # the summary's 8 decimals, for the evaluation timed on the line above it
+    assert (first.score.val_bpb, first.score.val_loss) == (0.83386159, 0.57798881)
+    assert first.eval_time_s == pytest.approx(68.102) and second.eval_time_s == pytest.approx(46.921)
+    assert (second.score.val_bpb, second.score.val_loss) == (0.83415485, 0.57819208)

@@ -3,6 +3,7 @@
     reader.py     bytes -> the lines worth reading (blocks, C-level skipping, prefixes, source code)
     golf.py       golf's own trainer (the grammar in golfcore.loggrammar)
     community.py  the baseline's key:value lines and their many descendants
+    compact.py    the baseline's lines with every key cut short, written out in full before they are read
     sizes.py      every way a log states the artifact's size
     resolve.py    a run's figures: the score stage, seed, bytes, times, each with its line
 
@@ -21,7 +22,8 @@ from typing import IO, Iterable
 
 from golfcore.loggrammar import parse_event
 
-from .community import CommunityReader, words
+from . import compact
+from .community import CommunityReader, is_loop_end, words
 from .golf import GolfReader
 from .model import CurvePoint, ParsedLog, Run, Stage, Timer
 from .reader import MAX_LINE_CHARS, LineReader
@@ -78,7 +80,7 @@ def _no_cycle_collection():
 
 
 def _parse(stream: IO[bytes], path: str) -> ParsedLog:
-    reader = LineReader(stream, skip=_changes_nothing)
+    reader = LineReader(stream, skip=_changes_nothing, rewrite=compact.expand)
     readers = [CommunityReader(Run(index=1, first_line=1))]
     for line in reader:
         current = readers[-1]
@@ -103,6 +105,8 @@ def _parse(stream: IO[bytes], path: str) -> ParsedLog:
         elif run.stages and (run.size_lines or not run.has_training) and line.text[:1] in "[=#" \
                 and _starts_another_seed(run, line):
             current = _new_run(readers, line.number, reader.last_read)  # a finished run, then a banner or header naming another seed
+        elif line.text[:1] in "sStT" and _evaluated_after_its_loop(current) and is_loop_end(words(line.text).lower):
+            current = _new_run(readers, line.number, reader.last_read)  # a second loop's end: runs appended with no header
         current.series = line.kind == "series"
         current.read(line.number, line.text, line.stamp)
     readers[-1].run.last_line = reader.last_read
@@ -131,6 +135,12 @@ def _starts_another_seed(run: Run, line) -> bool:
     if m is None:
         return False
     return not run.seeds or int(m.group(1)) != run.seeds[0][0]
+
+
+def _evaluated_after_its_loop(reader: CommunityReader) -> bool:
+    run = reader.run
+    return not reader.in_training and run.training_end_line is not None and bool(run.stages) \
+        and run.stages[-1].line > run.training_end_line
 
 
 def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:

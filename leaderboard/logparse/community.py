@@ -37,8 +37,8 @@ DURATION_IN_PARENS = re.compile(r"\((\d+(?:\.\d+)?)\s*s\)\s*$")
 NAMED_BPB = re.compile(r"^(?![Bb]est\b)([A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,3}) BPB(?: \(([^)]{1,40})\))?:\s*(\d+\.\d+)\s*$")
 # `Evaluation time: 497 seconds`, `Training time: 589 seconds`, `Total time: ...`: a summary's times in words
 SUMMARY_TIME = re.compile(r"^(evaluation|eval|training|train|total) time\s*:\s*(\d+(?:\.\d+)?\s*(?:ms|s|sec|seconds|m|min|minutes)?)\s*$")
-# `Training complete in 590s (1858 steps)`: the loop's end in words (lower case)
-TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b.*?\bin (\d+(?:\.\d+)?\s*(?:ms|s|sec|m|min))\b"
+# `Training complete in 590s (1858 steps)`, `Training complete: 562.25s`: the loop's end in words (lower case)
+TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b(?:.*?\bin |:\s*)(\d+(?:\.\d+)?\s*(?:ms|s|sec|m|min))\b"
                            r"(?:.*?\((\d+) steps?\))?")
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
@@ -73,6 +73,12 @@ def _seconds(field: tuple[str, str]) -> float | None:
 
 def is_progress(line: str) -> bool:
     return ("[" in line or "/" in line or "unning_" in line.lower()) and PROGRESS.search(line) is not None
+
+
+def is_loop_end(lower: str) -> bool:
+    """`stopping_early: ...`, `Training complete: 562.25s`: the training loop's end."""
+    return lower[:14] in ("stopping_early", "stopping early") or \
+        (lower.startswith("training") and TRAINING_DONE.match(lower) is not None)
 
 
 def is_loop_line(line: str, lower: str) -> bool:
@@ -120,6 +126,8 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
     if is_loop_line(line, lower):
         return False
     if " BPB" in line and NAMED_BPB.match(line):
+        return False
+    if first in "tT" and TRAINING_DONE.match(lower):
         return False
     return not (IN_SECONDS.search(lower) or DURATION_IN_PARENS.search(line))
 

@@ -103,11 +103,14 @@ class LineReader:
 
     `skip(text)` says a line changes nothing whatever comes before it: such a line is not yielded,
     though it still counts in `last_read`, the last line read or skipped before the one yielded
-    (after the loop: the last of all; the start of source code is not counted)."""
+    (after the loop: the last of all; the start of source code is not counted). `rewrite(text)` gives
+    a line in other words (a dialect's), or None to keep it as it is."""
 
-    def __init__(self, stream: IO[bytes], skip: Callable[[str], bool] | None = None):
+    def __init__(self, stream: IO[bytes], skip: Callable[[str], bool] | None = None,
+                 rewrite: Callable[[str], str | None] | None = None):
         self.stream = stream
         self.skip = skip
+        self.rewrite = rewrite
         self.lines = 0  # every line of the file
         self.last_read = 0
         self.cut = 0
@@ -247,6 +250,8 @@ class LineReader:
             return Line(number, text, stamp, "header")
         if first in "=#*-" and BANNER.match(text):
             return Line(number, text, stamp, "banner")
+        if self.rewrite is not None:
+            text = self.rewrite(text) or text
         return Line(number, text, stamp, kind)
 
 

@@ -37,6 +37,12 @@ def _decimals(x: float) -> int:
     return len(text.split(".", 1)[1]) if "." in text and "e" not in text else 0
 
 
+def _more_precise(kept: float | None, other: float | None) -> float | None:
+    if kept is None or other is None:
+        return kept if other is None else other
+    return other if _decimals(other) > _decimals(kept) and _same_when_printed(kept, other) else kept
+
+
 def _same_when_printed(x: float, y: float) -> bool:
     """0.033797 and 0.03379742: one figure, printed to 6 and to 8 decimals."""
     places = min(_decimals(x), _decimals(y))
@@ -59,6 +65,9 @@ def _mark_duplicates(stages: list[Stage]) -> None:
                 kept.time_s = dropped.time_s
             if dropped.exact and not kept.exact:
                 kept.val_bpb, kept.val_loss, kept.exact = dropped.val_bpb, dropped.val_loss, True
+            elif dropped.exact:  # both precise: each figure as printed to the most decimals
+                kept.val_bpb = _more_precise(kept.val_bpb, dropped.val_bpb)
+                kept.val_loss = _more_precise(kept.val_loss, dropped.val_loss)
 
 
 def _choose_score(run: Run, live: list[Stage]) -> None:
