@@ -2,11 +2,12 @@
 (../shared/corpus; the source is named above each), and what a careful reader takes from it."""
 from __future__ import annotations
 
+import io
 import textwrap
 
 import pytest
 
-from leaderboard.logparse import parse_lines
+from leaderboard.logparse import parse_lines, parse_stream
 
 
 def parse(text: str):
@@ -640,3 +641,16 @@ def test_runs_appended_with_no_header_part_at_the_second_loop_end():
     assert (first.score.val_bpb, first.score.val_loss) == (0.83386159, 0.57798881)
     assert first.eval_time_s == pytest.approx(68.102) and second.eval_time_s == pytest.approx(46.921)
     assert (second.score.val_bpb, second.score.val_loss) == (0.83415485, 0.57819208)
+
+
+# prs/pr1139/records/track_non_record_16mb/2026-03-30_AutoResearch_ValueEmbeds_MLP3x_1x4090/train.log: a progress
+# line rewritten in place with carriage returns, so the file holds every step on one physical line
+PROGRESS_OVER_CARRIAGE_RETURNS = (
+    "".join(f"step {i:05d} ({100 * i / 466:.1f}%) | loss: {9 - i / 100:.6f} | lrm: 1.00 | dt: 659ms | "
+            f"tok/sec: 99,486 | mfu: 4.5% | epoch: 1 | remaining: {300 - i}s    \r" for i in range(467)) + "\n")
+
+
+def test_progress_steps_rewritten_with_carriage_returns_are_one_series():
+    run = parse_stream(io.BytesIO(PROGRESS_OVER_CARRIAGE_RETURNS.encode())).run
+    assert run.steps == 466 and run.curve[-1].train_loss == pytest.approx(9 - 4.66)
+    assert 90 <= len(run.curve) <= 110  # sampled, not all 467

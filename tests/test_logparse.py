@@ -110,3 +110,38 @@ def test_folders_with_odd_names_and_escaping_symlinks(tmp_path):
     sub = analyze(folder)
     assert [r.log for r in sub.runs] == ["train_seed1.log"]
     assert any("symlink pointing outside" in w for w in sub.warnings)
+
+
+def test_the_cycle_collector_is_paused_during_a_parse_and_restored_after(tmp_path):
+    import gc
+    import threading
+
+    from leaderboard.logparse import parse_stream
+
+    seen = []
+
+    class Stream:  # reports whether the collector runs while the parser reads
+        def __init__(self, data: bytes):
+            self.data = data
+
+        def read(self, size: int) -> bytes:
+            seen.append(gc.isenabled())
+            chunk, self.data = self.data[:size], self.data[size:]
+            return chunk
+
+    text = b"step:1/10 train_loss:2.0 train_time:10ms step_avg:10ms\n"
+    assert gc.isenabled()
+    parse_stream(Stream(text))
+    assert seen and not any(seen) and gc.isenabled()
+    threads = [threading.Thread(target=parse_stream, args=(Stream(text * 50_000),)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.isenabled()  # however the parses overlapped
+    gc.disable()
+    try:
+        parse_stream(Stream(text))
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
