@@ -331,7 +331,8 @@ class CommunityReader:
         if timed:
             time_s = to_seconds(kv[timed[0]])
         stage = Stage(
-            name=name, val_loss=to_number(kv.get("val_loss", "")), val_bpb=to_number(kv.get("val_bpb", "")),
+            name=name, val_loss=to_number(kv.get("val_loss", kv.get("val_nats", ""))),  # the loss in nats, named so
+            val_bpb=to_number(kv.get("val_bpb", "")),
             time_s=time_s, line=n,
             diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
             exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),

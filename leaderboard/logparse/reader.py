@@ -56,7 +56,8 @@ PREFIX_WORDS = ("INFO", "DEBUG", "WARN", "ERROR", "rank")
 HEADER_FIRST = frozenset("pPmMhH-g#")
 STAMP = re.compile(r"(\d{10}(?:\.\d+)?)|(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:[.,]\d+)?)")
 SEPARATOR = re.compile(r"^[=\-#*~_]{10,}\s*$")
-CODE_START = re.compile(r"^(?:import \w|from [\w.]+ import |def \w|class \w|@\w|if __name__|#!/)")
+# a script's first line: an import, a definition, a shebang, or the module docstring that opens it (`"""` alone)
+CODE_START = re.compile(r"^(?:import \w|from [\w.]+ import |def \w|class \w|@\w|if __name__|#!/|\"\"\"\s*$)")
 # a left-margin line inside source code: a statement, a closing bracket, an assignment or a call
 CODE_LINE = re.compile(
     r"^(?:import |from \S+ import |def |class |@\w|if |elif |else\b|for |while |try:|except\b|finally:|with |"
@@ -238,7 +239,7 @@ class LineReader:
             else:
                 self.in_code = False
         first = text[0]
-        if not indented and first in "ifdc@#" and CODE_START.match(text):
+        if not indented and first in "ifdc@#\"" and CODE_START.match(text):
             self.in_code = True
             return Line(number, text, stamp, "code_start")
         if first == "#" and not RUN_HEADER.match(text):
