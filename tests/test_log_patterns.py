@@ -654,3 +654,60 @@ def test_progress_steps_rewritten_with_carriage_returns_are_one_series():
     run = parse_stream(io.BytesIO(PROGRESS_OVER_CARRIAGE_RETURNS.encode())).run
     assert run.steps == 466 and run.curve[-1].train_loss == pytest.approx(9 - 4.66)
     assert 90 <= len(run.curve) <= 110  # sampled, not all 467
+
+
+# prs/pr1430/records/track_10min_16mb/2026-04-07_PerSample_SLOT_NgramOrder22_AlphaCenter25_TTT_AdamW24step_2ndPass10_LR432_BSZ128/train_seed1337.log
+A_WORSE_PASS_BEFORE_THE_SCORE = """
+    stopping_early: wallclock_cap train_time:600076ms step:6573/20000
+    Serialized model int6+lzma: 15674312 bytes
+    Total submission size int6+lzma: 15858672 bytes
+    final_int6_roundtrip val_loss:1.9282 val_bpb:1.1420 eval_time:23756ms
+    final_int6_roundtrip_exact val_loss:1.92815132 val_bpb:1.14195982
+    final_int6_sliding_window val_loss:1.8885 val_bpb:1.1185 stride:96 eval_time:73425ms
+    final_int6_sliding_window_exact val_loss:1.88852752 val_bpb:1.11849490
+    legal_ttt val_loss:1.9326 val_bpb:1.1446 eval_time:284509ms
+    legal_ttt_exact val_loss:1.93255312 val_bpb:1.14456984
+    slot val_loss:0.6721 val_bpb:0.3981 eval_time:309729ms
+    slot_exact val_loss:0.67210435 val_bpb:0.39805911
+"""
+
+
+def test_a_pass_worse_than_the_one_before_it_still_ran_before_the_score():
+    run = parse(A_WORSE_PASS_BEFORE_THE_SCORE).run
+    assert run.score.val_bpb == 0.39805911
+    assert run.eval_time_s == pytest.approx(23.756 + 73.425 + 284.509 + 309.729)  # the TTT pass counts too
+
+
+# prs/pr1273/records/track_non_record_16mb/2026-03-29_Annealed_Muon_1.58bit_8KV/train_log.txt
+STOP_WITH_THE_CLOCK_IN_WORDS = """
+    step:4392 train_loss:2.3374 step_avg:129ms frac:0.95 lr_scale:0.076 [Zero: 46.2% | Edges: 53.8%]
+    stopping_early: cap reached at step 4622 (Train time: 594.7s)
+    step:4622 val_loss:2.0592 val_bpb:1.2196
+    Serialized model zstd-22: 15581721 bytes
+    final_roundtrip val_loss:2.0681 val_bpb:1.2249 eval_time:12974ms
+"""
+
+# prs/pr820/records/track_non_record_16mb/2026-03-25-MaskedDiffusion/train.log
+A_DIFFUSION_MODELS_BOUND = """
+    step:13818/20000 val_loss:2.6564 val_var_bpb:1.6259 train_time:600032ms step_avg:43.42ms
+    stopping_early: wallclock_cap train_time:600032ms step:13818/20000
+    Serialized model int6+zstd22: 15313980 bytes (payload:21537286 raw_torch:21589365 payload_ratio:3.91x)
+    Total submission size int6+zstd22: 15379114 bytes
+    final_quant_roundtrip val_loss:2.6553 val_var_bpb:1.6252 eval_time:132549ms
+    final_quant_roundtrip_exact val_loss:2.65530960 val_var_bpb:1.62519980
+"""
+
+# prs/pr1812/records/track_10min_16mb/2026-04-25_SP8192_3LayerRecur_LegalTTT_4ep/seed42.log
+SIZES_UNDER_A_BYTES_LABEL = """
+    30/30 train_loss: 7.9581 train_time: 0.1m tok/s: 2204151
+    [default0]:smoke_pack_bytes: code=19646 model=15994502 total=16014148
+"""
+
+
+def test_a_stop_that_says_its_clock_in_words_a_bound_named_var_bpb_and_sizes_under_a_bytes_label():
+    run = parse(STOP_WITH_THE_CLOCK_IN_WORDS).run
+    assert run.steps == 4622 and run.train_time_s == pytest.approx(594.7) and run.score.val_bpb == 1.2249
+    run = parse(A_DIFFUSION_MODELS_BOUND).run
+    assert (run.score.val_bpb, run.score.val_loss) == (1.6251998, 2.6553096)
+    run = parse(SIZES_UNDER_A_BYTES_LABEL).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (16_014_148, 15_994_502, 19_646)

@@ -40,6 +40,7 @@ SUMMARY_TIME = re.compile(r"^(evaluation|eval|training|train|total) time\s*:\s*(
 # `Training complete in 590s (1858 steps)`, `Training complete: 562.25s`: the loop's end in words (lower case)
 TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b(?:.*?\bin |:\s*)(\d+(?:\.\d+)?\s*(?:ms|s|sec|m|min))\b"
                            r"(?:.*?\((\d+) steps?\))?")
+TRAIN_TIME_WORDS = re.compile(r"\btrain(?:ing)?[_ ]time\s*[:=]\s*(\d+(?:\.\d+)?\s*(?:ms|s|m|min)?)\b")  # (Train time: 594.7s)
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
 DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
@@ -284,9 +285,10 @@ class CommunityReader:
 
     def stop(self, n: int, line: str, stamp: float | None) -> None:
         run = self.run
-        kv = tokens(line)
+        lower, kv = line.lower(), tokens(line)
         run.stopped_by_cap = True
-        t = to_seconds(kv.get("train_time", "")) if "train_time" in kv else None
+        clock = kv.get("train_time") or ((m := TRAIN_TIME_WORDS.search(lower)) and m.group(1))
+        t = to_seconds(clock) if clock else None
         if t is not None:
             run.train_time_s = t
             run.note("train_time_s", n)
@@ -332,7 +334,7 @@ class CommunityReader:
             time_s = to_seconds(kv[timed[0]])
         stage = Stage(
             name=name, val_loss=to_number(kv.get("val_loss", kv.get("val_nats", ""))),  # the loss in nats, named so
-            val_bpb=to_number(kv.get("val_bpb", "")),
+            val_bpb=to_number(kv.get("val_bpb", kv.get("val_var_bpb", ""))),  # a diffusion model's bound on it
             time_s=time_s, line=n,
             diagnostic=bool(DIAGNOSTIC_WORDS.search(name)) or kv.get("diagnostic") == "1",
             exact=exact or all(len(kv.get(k, "").split(".")[-1]) >= 6 for k in STAGE_KEYS if k in kv),

@@ -167,7 +167,7 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
         return
     upto = run.score.line
     timed_stages = [s for s in live if s.time_s is not None]
-    window = [s for s in timed_stages if s.after_artifact and not s.failed and s.line <= upto]
+    window = [s for s in timed_stages if s.after_artifact and s.line <= upto]  # a worse pass before the score ran too
     series_last: dict[str, float] = {}  # a cumulative series counts once, by its last value
     plain, warmup = 0.0, 0.0
     said: list[Timer] = []  # one duration stated twice in a row (`ttt:done elapsed=...`, `ttt:elapsed=...`)

@@ -92,7 +92,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
     budget = BUDGET.search(line) if "budget:" in line else None
     if budget:
         found.append(("total", int(budget.group(1))))
-    if not found and ("size" in lower or "total" in lower) and UNIT.search(line) and SUMMARY_WORDS.search(lower):
+    if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
+            and SUMMARY_WORDS.search(lower):  # model:13015808 code:102886 total:13118694, smoke_pack_bytes: code=...
         words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}
         for word, kind in (("total", "total"), ("size", "total"), ("model", "model"), ("code", "code_plain")):
             if words.get(word) is not None and not (kind == "total" and any(k == "total" for k, _ in found)):
