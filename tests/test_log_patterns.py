@@ -711,3 +711,72 @@ def test_a_stop_that_says_its_clock_in_words_a_bound_named_var_bpb_and_sizes_und
     assert (run.score.val_bpb, run.score.val_loss) == (1.6251998, 2.6553096)
     run = parse(SIZES_UNDER_A_BYTES_LABEL).run
     assert (run.bytes_total, run.bytes_model, run.bytes_code) == (16_014_148, 15_994_502, 19_646)
+
+
+# prs/pr254/records/track_10min_16mb/2026-03-20_FarnsworthEngine_TTT_11L_Int6_MLP3x/train_seed42.log
+A_RUNNING_CLOCK_THEN_ITS_TOTAL = """
+    stopping_early: wallclock_cap train_time:600012ms step:7354/9000
+    Serialized model int6+zstd: 15632049 bytes
+    Total submission size int6+zstd: 15700261 bytes
+    ttt:start lr=0.002 momentum=0.9 epochs=3
+    ttt_epoch:1/3 loss:1.9512 time:14.5s
+    ttt_epoch:2/3 loss:1.9496 time:28.7s
+    ttt_epoch:3/3 loss:1.9487 time:43.0s
+    ttt:done elapsed=43.1s
+    ttt:elapsed=43.1s
+    final_int6_roundtrip val_loss:1.9477 val_bpb:1.1535 eval_time:1812ms
+    final_int6_roundtrip_exact val_loss:1.94766030 val_bpb:1.15351414
+    final_int6_sliding_window val_loss:1.9100 val_bpb:1.1312 stride:64 eval_time:69216ms
+    final_int6_sliding_window_exact val_loss:1.91003382 val_bpb:1.13123261
+"""
+
+
+def test_a_running_clock_then_its_total_is_one_duration():
+    run = parse(A_RUNNING_CLOCK_THEN_ITS_TOTAL).run
+    assert run.eval_time_s == pytest.approx(43.1 + 1.812 + 69.216, abs=0.2)  # never 43.0 + 43.1 + ...
+
+
+# prs/pr2073/records/track_10min_16mb/2026-04-30_hybrid_ngpt_gpt_mamba/train_seed42.log
+A_RESULT_BLOCK_IN_WORDS = """
+    Time is over, worked 600.0832433700562 seconds
+    done in 600.1s
+    ============================================================
+    Final result
+    code_bytes:58608
+    total_submission_bytes:15531548
+    Total number of steps is 3426
+    final_eval_time_seconds:105.41
+    final_int8_zlib_roundtrip val_loss:1.9838 val_bpb:1.1729
+    final_int8_zlib_roundtrip_exact val_loss:1.983839 val_bpb:1.174941
+"""
+
+# prs/pr334/records/track_non_record_16mb/2026-03-21_Quasi10B_SP1024_11x512_KV4_8h_nathon-lee-v1/train.log
+A_TOTAL_AFTER_NAMED_SIZES = """
+    wallclock_stop at step:3374 train_time:6400210ms
+    raw_model_bytes:106699647
+    artifact_bytes:16132620 code_bytes:49461 total:16182081
+"""
+
+# prs/pr911/records/track_10min_16mb/2026-03-25_Ternary_Feedback_TTT/hp_1hr_best.log
+A_TOTAL_AGAINST_THE_CAP = """
+    artifact:0.87MB code:124566 total:991210/16000000 (FITS
+"""
+
+# prs/pr1478/records/track_10min_16mb/2026-04-07_Shallow_Blue_Probe_BOS/latest_run.log
+A_STAGE_TIMED_IN_SECONDS = """
+    Submission code size: 92939 bytes
+    Shallow Blue probe artifact size: 16982 bytes
+    Total submission size int8+zlib: 15933037 bytes
+    stopping_early: wallclock_cap train_time:595030ms step:13906/20000
+    final_int8_zlib_roundtrip_exact val_loss:2.07145173 val_bpb:1.22683039 eval_time:5743ms
+    final_shallow_blue_probe_exact val_bpb:1.19948112 delta_bpb:-0.00619109 elapsed_seconds:267.340
+"""
+
+
+def test_totals_steps_and_times_said_in_other_words():
+    run = parse(A_RESULT_BLOCK_IN_WORDS).run
+    assert run.steps == 3426 and run.eval_time_s == pytest.approx(105.41) and run.bytes_total == 15_531_548
+    assert parse(A_TOTAL_AFTER_NAMED_SIZES).run.bytes_total == 16_182_081  # not the artifact alone
+    assert parse(A_TOTAL_AGAINST_THE_CAP).run.bytes_total == 991_210
+    run = parse(A_STAGE_TIMED_IN_SECONDS).run
+    assert run.score.val_bpb == 1.19948112 and run.eval_time_s == pytest.approx(5.743 + 267.34)

@@ -40,6 +40,7 @@ SUMMARY_TIME = re.compile(r"^(evaluation|eval|training|train|total) time\s*:\s*(
 # `Training complete in 590s (1858 steps)`, `Training complete: 562.25s`: the loop's end in words (lower case)
 TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b(?:.*?\bin |:\s*)(\d+(?:\.\d+)?\s*(?:ms|s|sec|m|min))\b"
                            r"(?:.*?\((\d+) steps?\))?")
+STEPS_IN_WORDS = re.compile(r"^total (?:number of )?steps(?: is|:)\s*(\d+)\s*$")  # Total number of steps is 3426 (lower case)
 TRAIN_TIME_WORDS = re.compile(r"\btrain(?:ing)?[_ ]time\s*[:=]\s*(\d+(?:\.\d+)?\s*(?:ms|s|m|min)?)\b")  # (Train time: 594.7s)
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
@@ -74,6 +75,11 @@ def _seconds(field: tuple[str, str]) -> float | None:
 
 def is_progress(line: str) -> bool:
     return ("[" in line or "/" in line or "unning_" in line.lower()) and PROGRESS.search(line) is not None
+
+
+def stated_eval_total(kv: dict[str, str]) -> str | None:
+    """The key of a script's own evaluation total: total_eval_time, eval_time_s, final_eval_time_seconds."""
+    return next((key for key in kv if key == "total_eval_time" or key.endswith(("eval_time_s", "eval_time_seconds"))), None)
 
 
 def is_loop_end(lower: str) -> bool:
@@ -121,9 +127,11 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
         return False
-    if "stop_step" in kv or (("time" in lower or "elapsed" in lower)
-                             and any(key in TIMER_KEYS or key.endswith(("_time", "_time_s")) for key in kv)):
+    if "stop_step" in kv or (("time" in lower or "elapsed" in lower) and any(
+            key in TIMER_KEYS or key.endswith(("_time", "_time_s", "_time_seconds", "elapsed_seconds")) for key in kv)):
         return False  # a timer, or a summary's total_eval_time / eval_time_s / train_time_s
+    if first in "tT" and STEPS_IN_WORDS.match(lower):
+        return False
     if is_loop_line(line, lower):
         return False
     if " BPB" in line and NAMED_BPB.match(line):
@@ -329,7 +337,7 @@ class CommunityReader:
             name = name[: -len("_exact")]
         time_s = None
         timed = [k for k in ("eval_time", "elapsed", "time") if k in kv] or \
-            [k for k in kv if k.endswith("_time") and "train" not in k]  # ngram_eval_time:895349ms, ttt_time:...
+            [k for k in kv if k.endswith(("_time", "elapsed_seconds")) and "train" not in k]  # ngram_eval_time:895349ms, ttt_time:...
         if timed:
             time_s = to_seconds(kv[timed[0]])
         stage = Stage(
@@ -363,9 +371,13 @@ class CommunityReader:
         run = self.run
         if sizes:
             self.sizes(n, sizes, stamp)
-        if "total_eval_time" in kv or "eval_time_s" in kv:  # a script's own total, or a summary's
-            run.explicit_eval_total = to_seconds(kv.get("total_eval_time") or kv["eval_time_s"])
+        if (key := stated_eval_total(kv)) is not None:  # a script's own total, or a summary's
+            run.explicit_eval_total = to_seconds(kv[key])
             run.note("explicit_eval_total", n)
+            return
+        if (m := STEPS_IN_WORDS.match(lower)) is not None and (run.steps is None or int(m.group(1)) >= run.steps):
+            run.steps = int(m.group(1))
+            run.note("steps", n)
             return
         if " time" in lower and (m := SUMMARY_TIME.match(lower)) is not None:
             what, seconds = m.group(1), to_seconds(m.group(2))

@@ -49,6 +49,14 @@ def _same_when_printed(x: float, y: float) -> bool:
     return abs(round(x, places) - round(y, places)) < 0.5 * 10.0 ** -places
 
 
+def _same_clock(t: Timer, earlier: Timer) -> bool:
+    """One clock read twice: the same value, or the total just after a running clock's last reading
+    (the last `ttt_epoch:3/3 ... time:43.0s`, then `ttt:done elapsed=43.1s`)."""
+    if abs(t.seconds - earlier.seconds) <= 0.001 * t.seconds + 0.05:
+        return True
+    return earlier.cumulative and not t.cumulative and 0 <= t.seconds - earlier.seconds <= max(0.5, 0.01 * t.seconds)
+
+
 def _mark_duplicates(stages: list[Stage]) -> None:
     """One result reported twice (a summary line, a compatibility alias): keep one."""
     for i, later in enumerate(stages):
@@ -170,11 +178,13 @@ def _eval_time(run: Run, live: list[Stage], after_artifact) -> None:
     window = [s for s in timed_stages if s.after_artifact and s.line <= upto]  # a worse pass before the score ran too
     series_last: dict[str, float] = {}  # a cumulative series counts once, by its last value
     plain, warmup = 0.0, 0.0
-    said: list[Timer] = []  # one duration stated twice in a row (`ttt:done elapsed=...`, `ttt:elapsed=...`)
+    # one duration stated twice in a row (`ttt:done elapsed=...`, `ttt:elapsed=...`; the last of `ttt_epoch:3/3 ... time:43.0s`
+    # then `ttt:done elapsed=43.1s`)
+    said: list[Timer] = []
     for t in run.timers:
         if not after_artifact(t.line) or t.line > upto or _restates_a_stage(t, timed_stages):
             continue
-        if any(abs(t.line - u.line) <= 3 and abs(t.seconds - u.seconds) <= 0.001 * t.seconds + 0.05 for u in said):
+        if any(abs(t.line - u.line) <= 3 and _same_clock(t, u) for u in said):
             continue
         said.append(t)
         if WARMUP_WORDS.search(t.text):

@@ -20,7 +20,7 @@ SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\
 SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
 UNIT = re.compile(r"\d\s*(?:B|bytes|MB)\b")  # a line of sizes says them in bytes somewhere
 SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
-BUDGET = re.compile(r"\bbudget:(\d+)/(\d+)")
+BUDGET = re.compile(r"\b(?:budget|total):(\d+)/(\d+)")  # budget:15863489/16000000, total:991210/16000000
 KEY_NOT_THE_ARTIFACT = ("cap", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
 NOT_THE_ARTIFACT = ("upload", "script size", "payload", "limit", "headroom", "remaining", "budget left")
 
@@ -89,8 +89,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
         if value is not None:
             found.append(("code_plain", value))
-    budget = BUDGET.search(line) if "budget:" in line else None
-    if budget:
+    budget = BUDGET.search(line) if ("budget:" in line or "total:" in line) and "/" in line else None
+    if budget and not any(kind == "total" for kind, _ in found):
         found.append(("total", int(budget.group(1))))
     if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
             and SUMMARY_WORDS.search(lower):  # model:13015808 code:102886 total:13118694, smoke_pack_bytes: code=...
@@ -98,4 +98,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         for word, kind in (("total", "total"), ("size", "total"), ("model", "model"), ("code", "code_plain")):
             if words.get(word) is not None and not (kind == "total" and any(k == "total" for k, _ in found)):
                 found.append((kind, words[word]))
+    if found and "total" in kv and not any(kind == "total" for kind, _ in found):
+        total = next((to_int(v) for k, v in SIZE_TOKEN.findall(line) if k.lower() == "total"), None)
+        if total is not None:  # artifact_bytes:16132620 code_bytes:49461 total:16182081
+            found.append(("total", total))
     return found
