@@ -780,3 +780,43 @@ def test_totals_steps_and_times_said_in_other_words():
     assert parse(A_TOTAL_AGAINST_THE_CAP).run.bytes_total == 991_210
     run = parse(A_STAGE_TIMED_IN_SECONDS).run
     assert run.score.val_bpb == 1.19948112 and run.eval_time_s == pytest.approx(5.743 + 267.34)
+
+
+# prs/pr1198/records/track_non_record_16mb/2026-03-31_HybridSparseDiffusion_2h_8xH100/train.log: a launch that
+# stopped after its settings, then the script dumped again (as the baseline does, starting with its docstring)
+RELAUNCHED_WITH_A_DOCSTRING = '''
+    """
+    The `train_gpt.py` and `train_gpt_mlx.py` scripts are intended as good launching-off points.
+    """
+
+    from __future__ import annotations
+    import os
+    ====================================================================================================
+    model_params:17059912
+    world_size:8 grad_accum_steps:1
+    seed:1337
+    """
+    The `train_gpt.py` and `train_gpt_mlx.py` scripts are intended as good launching-off points.
+    """
+
+    from __future__ import annotations
+    import os
+    ====================================================================================================
+    model_params:17059912
+    world_size:8 grad_accum_steps:1
+    seed:1337
+    step:100000/100000 val_loss:2.7001 val_bpb:1.5992 train_time:4628742ms step_avg:46.29ms
+    Serialized model int8+zlib: 13279699 bytes (payload:17188644 raw_torch:17234389 payload_ratio:3.91x)
+    Total submission size int8+zlib: 13340695 bytes
+'''
+
+
+def test_a_relaunched_script_starts_its_run_at_the_docstring_that_opens_it():
+    first, second = parse(RELAUNCHED_WITH_A_DOCSTRING).runs
+    assert first.relaunched and second.first_line == 11  # the second dump's opening quotes
+    assert second.steps == 100_000 and second.bytes_total == 13_340_695
+
+
+def test_a_loss_in_nats_is_the_val_loss():
+    stages = parse(SUMMARY_TIMES_IN_WORDS).run.stages
+    assert [(s.val_bpb, s.val_loss) for s in stages[:2]] == [(1.0787, 2.7876), (1.0787, 2.7829)]
