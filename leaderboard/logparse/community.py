@@ -119,10 +119,10 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
     """True when reading the line can change no run, whatever the run's state (its timestamp aside):
     the checks of `CommunityReader.read`, each answered the way that keeps the line when in doubt."""
     first = line[0]
-    if first.isdigit() or first in "sS":
-        if STEP_AT_START.match(line) or (first in "sS" and (lower[:14] in ("stopping_early", "stopping early")
-                                                            or STEP_NO_TOTAL.match(line))):
-            return False
+    if (first.isdigit() or first in "sS") and (STEP_AT_START.match(line) or (first in "sS" and STEP_NO_TOTAL.match(line))):
+        return False
+    if first in "sStT" and is_loop_end(lower):
+        return False
     if hinted or sizes or "peak memory" in lower or lower.startswith("peak_memory"):
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
@@ -135,8 +135,6 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
     if is_loop_line(line, lower):
         return False
     if " BPB" in line and NAMED_BPB.match(line):
-        return False
-    if first in "tT" and TRAINING_DONE.match(lower):
         return False
     return not (IN_SECONDS.search(lower) or DURATION_IN_PARENS.search(line))
 
@@ -229,8 +227,8 @@ class CommunityReader:
     # ---- training steps
     def read_steps(self, lines: list[tuple[int, str]]) -> None:
         """A series of step lines (see reader.StepLines): each is a curve point. The baseline's own
-        form is read by one match, any other by `step` (as `read` would: a step line is never inert), and a
-        line that turns out to be only a counter by `read`."""
+        form is read by one match, `step:N/M ...` by `step` (as `read` would: a step line is never inert),
+        any other (`step N (P%) ...`) by `read`."""
         run = self.run
         self.series = False
         for n, line in lines:
@@ -239,7 +237,7 @@ class CommunityReader:
                 m = STEP_AT_START.match(line)
                 if m is not None:
                     self.step(n, line, m, None)
-                elif (m := STEP_NO_TOTAL.match(line)) is None or not self.step(n, line, m, None):
+                else:
                     self.read(n, line, None)
                 continue
             step, total, loss, val_loss, val_bpb, ms = c.groups()
@@ -293,7 +291,7 @@ class CommunityReader:
 
     def stop(self, n: int, line: str, stamp: float | None) -> None:
         run = self.run
-        lower, kv = line.lower(), tokens(line)
+        lower, kv = words(line)[:2]
         run.stopped_by_cap = True
         clock = kv.get("train_time") or ((m := TRAIN_TIME_WORDS.search(lower)) and m.group(1))
         t = to_seconds(clock) if clock else None
