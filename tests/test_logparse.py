@@ -1,4 +1,5 @@
 """The log parser on hostile, broken and odd input: warnings, never exceptions."""
+import io
 import json
 import os
 
@@ -145,3 +146,33 @@ def test_the_cycle_collector_is_paused_during_a_parse_and_restored_after(tmp_pat
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+ending = st.sampled_from(["\n", "\r\n", "\r", "\x1b[0m\n"])
+numbered_line = st.one_of(st.just(""), st.sampled_from(BASELINE_TAIL.splitlines()),
+                          st.sampled_from(["seed:7", "world_size:8 grad_accum_steps:1", "tttg: c1/213 lr:0.005 t:1.9s"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(numbered_line, ending), min_size=1, max_size=40), st.booleans(),
+       st.sampled_from([128, 131, 257, 1000]))  # longer than any line: a longer one is cut
+def test_line_numbers_do_not_depend_on_where_blocks_end(pairs, last_ends, block_bytes):
+    """CRLF, a lone CR (a progress bar redrawn) and a newline each end one line, wherever the reader's
+    blocks are cut: the same lines, counted the same, with any block size."""
+    from leaderboard.logparse import parse_stream, reader
+
+    text = "".join(line + end for line, end in pairs)
+    if not last_ends:
+        text = text.rstrip("\r\n")
+    normalized = text.replace("\r\n", "\n").replace("\r", "\n")
+    expected_lines = normalized.count("\n") + (0 if normalized.endswith("\n") or not normalized else 1)
+    whole = parse_stream(io.BytesIO(text.encode()))
+    saved = reader.BLOCK_BYTES
+    reader.BLOCK_BYTES = block_bytes
+    try:
+        blocks = parse_stream(io.BytesIO(text.encode()))
+    finally:
+        reader.BLOCK_BYTES = saved
+    assert whole.lines == blocks.lines == expected_lines
+    assert [(r.first_line, r.last_line, r.sources, r.score and r.score.val_bpb) for r in whole.runs] == \
+        [(r.first_line, r.last_line, r.sources, r.score and r.score.val_bpb) for r in blocks.runs]

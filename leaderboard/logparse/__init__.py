@@ -23,7 +23,7 @@ from typing import IO, Iterable
 from golfcore.loggrammar import parse_event
 
 from . import compact
-from .community import CommunityReader, is_loop_end, words
+from .community import CommunityReader, is_loop_end, is_step_like, words
 from .golf import GolfReader
 from .model import CurvePoint, ParsedLog, Run, Stage, Timer
 from .reader import MAX_LINE_CHARS, LineReader
@@ -159,7 +159,7 @@ def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
 
 def _changes_nothing(text: str) -> bool:
     """A line no reader takes anything from (see community.is_inert; golf's events are never skipped)."""
-    return words(text).inert and parse_event(text) is None
+    return not is_step_like(text) and words(text).inert and parse_event(text) is None
 
 
 def _new_run(readers: list[CommunityReader], first_line: int, last_read: int) -> CommunityReader:

@@ -94,6 +94,13 @@ def is_loop_line(line: str, lower: str) -> bool:
         and LOOP_SIGNAL.search(line) is not None
 
 
+def is_step_like(line: str) -> bool:
+    """`step:200/20000 ...`, `1/20000 ...`, `step 1000 ...`: a line `read` hands to `step` before anything else."""
+    first = line[0]
+    return (first.isdigit() or first in "sS") and (STEP_AT_START.match(line) is not None or
+                                                   (first in "sS" and STEP_NO_TOTAL.match(line) is not None))
+
+
 def is_stage_line(kv: dict[str, str], line: str) -> bool:
     if "val_" not in line or not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
         return False
@@ -119,7 +126,7 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
     """True when reading the line can change no run, whatever the run's state (its timestamp aside):
     the checks of `CommunityReader.read`, each answered the way that keeps the line when in doubt."""
     first = line[0]
-    if (first.isdigit() or first in "sS") and (STEP_AT_START.match(line) or (first in "sS" and STEP_NO_TOTAL.match(line))):
+    if is_step_like(line):
         return False
     if first in "sStT" and is_loop_end(lower):
         return False
@@ -180,25 +187,23 @@ class CommunityReader:
 
     # ---- one line
     def read(self, n: int, line: str, stamp: float | None) -> None:
+        first = line[0]
+        if first.isdigit() or first in "sS":  # a step line first: its words are never needed
+            m = STEP_AT_START.match(line)
+            if m is not None:
+                self.step(n, line, m, stamp)
+                return
+            if first in "sS" and (m := STEP_NO_TOTAL.match(line)) is not None and self.step(n, line, m, stamp):
+                return
         lower, kv, inert, hinted, sizes = words(line)
         if inert:
             if stamp is not None and not self.in_training:
                 self.run.timestamps["last"] = stamp
             return
-        first = line[0]
-        if first.isdigit() or first in "sS":
-            m = STEP_AT_START.match(line)
-            if m is not None:
-                self.step(n, line, m, stamp)
-                return
-            if first in "sS":
-                if lower[:14] in ("stopping_early", "stopping early"):
-                    self.stop(n, line, stamp)
-                    self.hints(n, line, lower, kv, hinted)
-                    return
-                m = STEP_NO_TOTAL.match(line)
-                if m is not None and self.step(n, line, m, stamp):
-                    return
+        if first in "sS" and lower[:14] in ("stopping_early", "stopping early"):
+            self.stop(n, line, stamp)
+            self.hints(n, line, lower, kv, hinted)
+            return
         if is_stage_line(kv, line):
             self.stage(n, line, kv, stamp)
         elif "_val_" in line and self.suffixed_stage(n, line, stamp):

@@ -120,31 +120,31 @@ class LineReader:
 
     def __iter__(self) -> Iterator[Line | StepLines]:
         number = 0
-        rest = b""
+        rest = b"\n"  # the line break before the first line (see CANDIDATE); then the break and the unfinished line
         while True:
             chunk = self.stream.read(BLOCK_BYTES)
-            if not chunk and not rest:
+            if chunk:
+                data = rest + chunk
+                end = _last_break(data)
+                if end == -1 and len(data) <= BLOCK_BYTES:  # the line goes on in the next chunk
+                    rest = data
+                    continue
+                if end == -1:  # one line longer than a block: drop it, counted as cut
+                    rest = self._skip_overlong()
+                    number += 1
+                    continue
+                block, rest = data[:end], data[end:]  # no copy of the block beyond this one
+            elif len(rest) > _first_break_length(rest):
+                block, rest = rest, b"\n"  # the last line, with no line break after it
+            else:
                 break
-            data = rest + chunk
-            end = data.rfind(b"\n") + 1
-            if not chunk:
-                end = len(data)
-            elif end == 0:  # one line longer than a block: drop it, counted as cut
-                rest = self._skip_overlong()
-                number += 1
-                continue
-            block, rest = b"\n" + data[:end], data[end:]  # the newline before the first line: see CANDIDATE
-            if b"\r" in block:
-                block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if b"\x1b" in block:
-                block = ANSI.sub(b"", block)
-            controls = len(block.translate(None, CONTROL_BYTES)) != len(block)
+            block = _normalized(block)
             position = 1
             for start, raw, kind in _candidates(block):
                 number += block.count(b"\n", position, start)
                 position = start
                 if kind == "steps":
-                    steps = self._steps(number + 1, raw, controls)
+                    steps = self._steps(number + 1, raw)
                     if steps.lines:
                         yield steps
                         self.last_read = steps.lines[-1][0]
@@ -166,7 +166,7 @@ class LineReader:
                         if line_kind != "code_start":
                             self.last_read = number + 1
                     continue
-                raw = self._readable(raw, controls)
+                raw = self._readable(raw)
                 if raw is None:
                     continue
                 line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
@@ -183,9 +183,7 @@ class LineReader:
                 yield line
                 if line.kind != "code_start":
                     self.last_read = line.number
-            number += block.count(b"\n", position)
-            if not block.endswith(b"\n"):
-                number += 1
+            number += block.count(b"\n", position) + 1  # the block's last line has its newline in `rest`
         self.lines = number
 
     def _skip_overlong(self) -> bytes:
@@ -194,26 +192,26 @@ class LineReader:
         while True:
             chunk = self.stream.read(BLOCK_BYTES)
             if not chunk:
-                return b""
-            newline = chunk.find(b"\n")
-            if newline >= 0:
-                return chunk[newline + 1:]
+                return b"\n"
+            breaks = [at for at in (chunk.find(b"\n"), chunk.find(b"\r")) if at != -1]
+            if breaks:
+                return chunk[min(breaks):]
 
-    def _readable(self, raw: bytes, controls: bool) -> bytes | None:
+    def _readable(self, raw: bytes) -> bytes | None:
         """The line cut to MAX_LINE_CHARS (counted), or None for a binary or undecodable one (counted)."""
         if len(raw) > MAX_LINE_CHARS:
             raw = raw[:MAX_LINE_CHARS]
             self.cut += 1
-        if controls and _is_garbage(raw):
+        if _is_garbage(raw):
             self.garbage += 1
             return None
         return raw
 
-    def _steps(self, first: int, sampled: list[tuple[int, bytes]], controls: bool) -> StepLines:
+    def _steps(self, first: int, sampled: list[tuple[int, bytes]]) -> StepLines:
         self.in_code = False
         lines = []
         for index, raw in sampled:
-            raw = self._readable(raw, controls)
+            raw = self._readable(raw)
             if raw is not None:
                 lines.append((first + index, raw.decode("utf-8", errors="replace").rstrip()))
         return StepLines(first, lines)
@@ -279,6 +277,32 @@ def _code_regions(block: bytes) -> list[tuple[int, int]]:
         position = block.find(b"\n", end + 1)
         if position == -1:
             return regions
+
+
+def _first_break_length(data: bytes) -> int:
+    return 2 if data.startswith(b"\r\n") else 1
+
+
+def _last_break(data: bytes) -> int:
+    """Where the last line break in data starts, after the one data starts with; -1 if none. A line
+    break is LF, CRLF or CR alone (a progress bar redrawn)."""
+    start = _first_break_length(data)
+    end = max(data.rfind(b"\n", start), data.rfind(b"\r", start))
+    if end > start and data[end - 1:end + 1] == b"\r\n":
+        end -= 1
+    return end
+
+
+def _normalized(block: bytes) -> bytes:
+    """Every line break a newline, and no terminal escapes. The replacements run only over the span
+    that has carriage returns: a whole-block pass costs as much as the scan for candidates."""
+    first = block.find(b"\r")
+    if first != -1:
+        last = block.rfind(b"\r") + 2  # with the newline after it
+        block = block[:first] + block[first:last].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + block[last:]
+    if b"\x1b" in block:
+        block = ANSI.sub(b"", block)
+    return block
 
 
 def _is_garbage(raw: bytes) -> bool:
