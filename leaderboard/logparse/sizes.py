@@ -39,6 +39,10 @@ def _model_kind(label: str) -> str:
     return "model"
 
 
+def _has_total(found: list[tuple[str, int]]) -> bool:
+    return any(kind == "total" for kind, _ in found)
+
+
 def _phrases(line: str):
     """(label, number) of each `<label>: <number> bytes` (or `...B`) in the line."""
     start = 0
@@ -90,15 +94,15 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         if value is not None:
             found.append(("code_plain", value))
     budget = BUDGET.search(line) if ("budget:" in line or "total:" in line) and "/" in line else None
-    if budget and not any(kind == "total" for kind, _ in found):
+    if budget and not _has_total(found):
         found.append(("total", int(budget.group(1))))
     if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
             and SUMMARY_WORDS.search(lower):  # model:13015808 code:102886 total:13118694, smoke_pack_bytes: code=...
         words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}
         for word, kind in (("total", "total"), ("size", "total"), ("model", "model"), ("code", "code_plain")):
-            if words.get(word) is not None and not (kind == "total" and any(k == "total" for k, _ in found)):
+            if words.get(word) is not None and not (kind == "total" and _has_total(found)):
                 found.append((kind, words[word]))
-    if found and "total" in kv and not any(kind == "total" for kind, _ in found):
+    if found and "total" in kv and not _has_total(found):
         total = next((to_int(v) for k, v in SIZE_TOKEN.findall(line) if k.lower() == "total"), None)
         if total is not None:  # artifact_bytes:16132620 code_bytes:49461 total:16182081
             found.append(("total", total))
