@@ -820,3 +820,49 @@ def test_a_relaunched_script_starts_its_run_at_the_docstring_that_opens_it():
 def test_a_loss_in_nats_is_the_val_loss():
     stages = parse(SUMMARY_TIMES_IN_WORDS).run.stages
     assert [(s.val_bpb, s.val_loss) for s in stages[:2]] == [(1.0787, 2.7876), (1.0787, 2.7829)]
+
+
+# prs/pr169/records/track_10min_16mb/2026-03-20_SlidingWindowMuon6/train.log (lines 12-29)
+SEEDS_UNDER_DASHED_BANNERS = """
+    Serialized model int8+zlib: 15826978 bytes
+    Total submission size int8+zlib: 15882060 bytes
+    final_int8_zlib_roundtrip val_loss:2.0760 val_bpb:1.2295 eval_time:1407ms
+    final_int8_zlib_roundtrip_exact val_loss:2.07597821 val_bpb:1.22951123
+    final_sliding_window val_loss:2.0208 val_bpb:1.1968 stride:256 eval_time:155611ms
+    final_sliding_window_exact val_loss:2.02080438 val_bpb:1.19683418
+
+    --- Seed 42 ---
+    stopping_early: wallclock_cap step:13688/20000
+    final_int8_zlib_roundtrip_exact val_loss:2.07681090 val_bpb:1.23000440
+    final_sliding_window val_loss:2.0217 val_bpb:1.1974 stride:256 eval_time:126204ms
+    final_sliding_window_exact val_loss:2.02168339 val_bpb:1.19735478
+
+    --- Seed 7 ---
+    stopping_early: wallclock_cap step:13688/20000
+    final_int8_zlib_roundtrip_exact val_loss:2.07789334 val_bpb:1.23064548
+    final_sliding_window val_loss:2.0225 val_bpb:1.1978 stride:256 eval_time:126458ms
+    final_sliding_window_exact val_loss:2.02246016 val_bpb:1.19781483
+"""
+
+# prs/pr537/records/track_non_record_16mb/2026-03-23_11L_LeakyReLU_PerLayerLR_LegalTTT/train.log (lines 1820-1830)
+SEED_EXCERPTS_WITHOUT_AN_ARTIFACT = """
+    --- Seed 1337 (i39_s1_55210274) ---
+    seed:1337
+    step:5200/5200 val_loss:1.9539 val_bpb:1.1572 train_time:2481497ms step_avg:477.21ms
+    ttt_sliding:done val_loss=1.923355 val_bpb=1.139122 elapsed=3688.5s
+    final_int6_roundtrip_exact val_loss:1.92335521 val_bpb:1.13912231
+
+    --- Seed 42 (i39_s2_55210275) ---
+    seed:42
+    step:5200/5200 val_loss:1.9552 val_bpb:1.1580 train_time:2499683ms step_avg:480.71ms
+    ttt_sliding:done val_loss=1.925248 val_bpb=1.140243 elapsed=3689.0s
+    final_int6_roundtrip_exact val_loss:1.92524826 val_bpb:1.14024348
+"""
+
+
+def test_a_dashed_banner_naming_another_seed_starts_its_run_once_the_run_before_is_evaluated():
+    runs = parse(SEEDS_UNDER_DASHED_BANNERS).runs
+    assert [(r.first_line, r.seed) for r in runs] == [(1, None), (8, 42), (14, 7)]
+    assert [r.stages[-1].val_bpb for r in runs] == [1.19683418, 1.19735478, 1.19781483]
+    excerpts = parse(SEED_EXCERPTS_WITHOUT_AN_ARTIFACT).runs  # evaluated after its last step, with no artifact
+    assert [(r.first_line, r.seed, r.stages[-1].val_bpb) for r in excerpts] == [(1, 1337, 1.13912231), (7, 42, 1.14024348)]

@@ -102,8 +102,7 @@ def _parse(stream: IO[bytes], path: str) -> ParsedLog:
                 readers[-1] = current = GolfReader(current.run)
             if line.kind == "code_start":
                 continue
-        elif run.stages and (run.size_lines or not run.has_training) and line.text[:1] in "[=#" \
-                and _starts_another_seed(run, line):
+        elif (line.kind == "banner" or line.text[:1] in "[=#") and _evaluated(run) and _starts_another_seed(run, line):
             current = _new_run(readers, line.number, reader.last_read)  # a finished run, then a banner or header naming another seed
         elif line.text[:1] in "sStT" and _evaluated_after_its_loop(current) and is_loop_end(words(line.text).lower):
             current = _new_run(readers, line.number, reader.last_read)  # a second loop's end: runs appended with no header
@@ -126,6 +125,14 @@ def _parse(stream: IO[bytes], path: str) -> ParsedLog:
         spans = ", ".join(f"{r.first_line}-{r.last_line}" for r in runs)
         warnings.append(f"{len(runs)} runs appended in one file (lines {spans}); each is read on its own")
     return ParsedLog(path, runs, reader.lines, warnings)
+
+
+def _evaluated(run: Run) -> bool:
+    """The run has results after its training (an artifact, or an evaluation after its last step)."""
+    if not run.stages:
+        return False
+    return bool(run.size_lines) or not run.has_training or \
+        (run.training_end_line is not None and run.stages[-1].line > run.training_end_line)
 
 
 def _starts_another_seed(run: Run, line) -> bool:
