@@ -129,10 +129,12 @@ def _parse(stream: IO[bytes], path: str) -> ParsedLog:
 
 def _evaluated(run: Run) -> bool:
     """The run has results after its training (an artifact, or an evaluation after its last step)."""
-    if not run.stages:
-        return False
-    return bool(run.size_lines) or not run.has_training or \
-        (run.training_end_line is not None and run.stages[-1].line > run.training_end_line)
+    return bool(run.stages) and (bool(run.size_lines) or not run.has_training or _scored_after_training(run))
+
+
+def _scored_after_training(run: Run) -> bool:
+    """Its last evaluation comes after its last training step (or the loop's end)."""
+    return bool(run.stages) and run.training_end_line is not None and run.stages[-1].line > run.training_end_line
 
 
 def _starts_another_seed(run: Run, line) -> bool:
@@ -145,9 +147,7 @@ def _starts_another_seed(run: Run, line) -> bool:
 
 
 def _evaluated_after_its_loop(reader: CommunityReader) -> bool:
-    run = reader.run
-    return not reader.in_training and run.training_end_line is not None and bool(run.stages) \
-        and run.stages[-1].line > run.training_end_line
+    return not reader.in_training and _scored_after_training(reader.run)
 
 
 def _drop_repeated_summaries(runs: list[Run], warnings: list[str]) -> list[Run]:
