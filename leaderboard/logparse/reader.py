@@ -166,10 +166,10 @@ class LineReader:
                         if line_kind != "code_start":
                             self.last_read = number + 1
                     continue
-                raw = self._readable(raw)
-                if raw is None:
+                text = self._decoded(raw)
+                if text is None:
                     continue
-                line = self._classify(number + 1, raw.decode("utf-8", errors="replace"), kind)
+                line = self._classify(number + 1, text, kind)
                 if line is None:
                     if cacheable:
                         _remember(raw, ("", "", False))
@@ -197,23 +197,29 @@ class LineReader:
             if breaks:
                 return chunk[min(breaks):]
 
-    def _readable(self, raw: bytes) -> bytes | None:
-        """The line cut to MAX_LINE_CHARS (counted), or None for a binary or undecodable one (counted)."""
+    def _decoded(self, raw: bytes) -> str | None:
+        """The line as text, cut to MAX_LINE_CHARS (counted); None for a binary one (counted)."""
         if len(raw) > MAX_LINE_CHARS:
             raw = raw[:MAX_LINE_CHARS]
             self.cut += 1
-        if _is_garbage(raw):
+        text = raw.decode("utf-8", errors="replace")
+        if not text.isprintable() and _is_garbage(raw):  # bytes counted only for a line with a tab or a control byte
             self.garbage += 1
             return None
-        return raw
+        return text
 
     def _steps(self, first: int, sampled: list[tuple[int, bytes]]) -> StepLines:
         self.in_code = False
+        raws = [raw for _, raw in sampled]
+        joined = b"\n".join(raws)
+        if max(map(len, raws), default=0) <= MAX_LINE_CHARS and not _is_garbage(joined):
+            texts = joined.decode("utf-8", errors="replace").split("\n")  # no line is cut or binary: decoded at once
+            return StepLines(first, [(first + index, text.rstrip()) for (index, _), text in zip(sampled, texts)])
         lines = []
         for index, raw in sampled:
-            raw = self._readable(raw)
-            if raw is not None:
-                lines.append((first + index, raw.decode("utf-8", errors="replace").rstrip()))
+            text = self._decoded(raw)
+            if text is not None:
+                lines.append((first + index, text.rstrip()))
         return StepLines(first, lines)
 
     def _classify(self, number: int, raw: str, kind: str) -> Line | None:
