@@ -866,3 +866,60 @@ def test_a_dashed_banner_naming_another_seed_starts_its_run_once_the_run_before_
     assert [r.stages[-1].val_bpb for r in runs] == [1.19683418, 1.19735478, 1.19781483]
     excerpts = parse(SEED_EXCERPTS_WITHOUT_AN_ARTIFACT).runs  # evaluated after its last step, with no artifact
     assert [(r.first_line, r.seed, r.stages[-1].val_bpb) for r in excerpts] == [(1, 1337, 1.13912231), (7, 42, 1.14024348)]
+
+
+def test_a_run_that_states_no_artifact_is_scored_by_its_evaluation_after_training():
+    excerpts = parse(SEED_EXCERPTS_WITHOUT_AN_ARTIFACT).runs
+    assert [(r.seed, r.score.val_bpb, r.artifact_assumed) for r in excerpts] == [(1337, 1.13912231, True), (42, 1.14024348, True)]
+    assert all("no line states the artifact's size" in r.warnings[-1] for r in excerpts)
+
+
+# prs/pr1684/records/track_10min_16mb/2026-04-16_RandomBasisMLP_LoRA/train_seed42_partial.log (lines 25-30)
+ONLY_A_PRE_QUANTIZATION_EVALUATION = """
+    2564/20000 val_loss: 2.8816  val_bpb: 1.2523
+    stopping_early: wallclock_cap  train_time: 590061ms  step: 2564/20000
+    pre-quantization post-ema  val_loss: 2.88861509  val_bpb: 1.25535884  eval_time: 4857ms
+
+    Post-run: serialize(...) raised ModuleNotFoundError: No module named 'brotli'
+"""
+
+
+def test_an_evaluation_of_the_float_weights_alone_is_never_taken_as_the_artifacts():
+    run = parse(ONLY_A_PRE_QUANTIZATION_EVALUATION).run
+    assert run.score is None and not run.artifact_assumed
+    assert run.last_training_val.val_bpb == 1.2523
+
+
+# prs/pr1509/records/track_non_record_16mb/2026-04-09_DepthScale_ParameterShared_Iterative_5Lx2_768d/results_summary.log (lines 17-23)
+A_SUMMARY_AFTER_THE_LAST_SEED = """
+    === Seed 2025 ===
+    stopping_early: wallclock train_time:600xxx step:~5500/20000
+    Serialized model int8+zlib: 30170827 bytes
+    final_int8_zlib_roundtrip_exact val_loss:2.01907849 val_bpb:1.19581201
+
+    === Summary ===
+    Mean val_bpb: 1.19617 (std 0.0005)
+"""
+
+# prs/pr537/records/track_non_record_16mb/2026-03-23_11L_LeakyReLU_PerLayerLR_LegalTTT/train.log (lines 1826-1836)
+A_SUMMARY_TABLE_OF_EVERY_SEED = """
+    --- Seed 42 (i39_s2_55210275) ---
+    seed:42
+    step:5200/5200 val_loss:1.9552 val_bpb:1.1580 train_time:2499683ms step_avg:480.71ms
+    ttt_sliding:done val_loss=1.925248 val_bpb=1.140243 elapsed=3689.0s
+    final_int6_roundtrip_exact val_loss:1.92524826 val_bpb:1.14024348
+
+    --- 3-Seed Summary ---
+    Seed 7:    val_bpb=1.13871882  pre_ttt=1.1569
+    Seed 1337: val_bpb=1.13912231  pre_ttt=1.1572
+    Seed 42:   val_bpb=1.14024348  pre_ttt=1.1580
+    Mean:      val_bpb=1.13936154  pre_ttt=1.1574  std=0.00079
+"""
+
+
+def test_a_mean_over_seeds_or_another_seeds_line_of_a_summary_is_not_an_evaluation():
+    run = parse(A_SUMMARY_AFTER_THE_LAST_SEED).run
+    assert [s.name for s in run.stages] == ["final_int8_zlib_roundtrip"] and run.score.val_bpb == 1.19581201
+    run = parse(A_SUMMARY_TABLE_OF_EVERY_SEED).run
+    assert run.seed == 42 and run.score.val_bpb == 1.14024348
+    assert not any(s.name.lower().startswith(("mean", "seed 7", "seed 1337")) for s in run.stages)

@@ -99,3 +99,17 @@ def test_every_counted_figure_names_its_line():
         for figure, value in (("val_bpb", run["val_bpb"]), ("bytes_total", run["bytes_total"]),
                               ("steps", run["steps"]), ("seed", run["seed"])):
             assert str(value) in lines[run["sources"][figure] - 1].replace(",", ""), (run["log"], figure)
+
+
+def test_a_log_that_states_no_artifact_keeps_its_score_and_asks_for_review(tmp_path):
+    folder = copy_record(tmp_path)
+    log = folder / "train_seed42.log"
+    log.write_text("".join(line for line in log.read_text().splitlines(keepends=True)
+                           if not line.startswith(("Serialized model", "Code size", "Total submission size"))))
+    sub, doc = analyze_folder(folder)
+    seed42 = next(s for s in sub.seeds if s.seed == 42)
+    assert seed42.score is not None and seed42.score_run.run.artifact_assumed
+    assert any("no line states the artifact's size" in w for w in seed42.score_run.run.warnings)
+    check = next(c for c in doc["checks"] if c["id"] == "scored_artifact")
+    assert check["status"] == "unknown" and "train_seed42.log" in check["message"]
+    assert doc["verdict"] == "needs-review"  # nothing shows a broken rule: a reviewer looks

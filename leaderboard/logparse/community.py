@@ -27,6 +27,8 @@ STAGE_KEYS = ("val_loss", "val_bpb")
 SUFFIXED_SCORE = re.compile(r"^([A-Za-z][\w\-]*?)_(val_bpb|val_loss)\s*[:=]\s*(-?\d[\d.]*(?:[eE][-+]?\d+)?)\s*$")
 PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
                       re.I)
+# `Mean val_bpb: 1.19617 (std 0.0005)`, `Seed 7: val_bpb=1.13871882`: a summary of several runs, not an evaluation
+SUMMARY_STAGE = re.compile(r"^(?:mean|average|avg|median)\b|^seed[\s_]*(\d+)$", re.I)
 DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
                               r"best_ckpt|sanity|baseline_eval|\bdiag\b", re.I)
 LOOP_COUNTER = re.compile(r"(?<![a-z])(?:epoch|ep|step|iter(?:ation)?)\s*[:#]?\s*(\d+)\s*/\s*(\d+)", re.I)
@@ -335,6 +337,9 @@ class CommunityReader:
         """An evaluation result; during the loop (`*** NEW BEST val_loss:1.48 ***`) it does not end it."""
         run = self.run
         name = kv.get("stage") or stage_name(line)
+        summary = SUMMARY_STAGE.match(name)
+        if summary and not (summary.group(1) and run.seeds and int(summary.group(1)) == run.seeds[0][0]):
+            return  # a mean over seeds, or another seed's result in a summary table
         exact = name.endswith("_exact")
         if exact:
             name = name[: -len("_exact")]

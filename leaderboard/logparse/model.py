@@ -73,6 +73,7 @@ class Run:
     wallclock_cap_s: float | None = None  # MAX_WALLCLOCK_SECONDS as the log states it
     training_end_line: int | None = None
     artifact_line: int | None = None  # set by an explicit event, else resolved from size_lines
+    artifact_assumed: bool = False  # no line states the artifact: the evaluations after training are taken as its
     size_lines: list[int] = field(default_factory=list)  # lines stating the artifact's (or model's) size
     other_size_lines: list[int] = field(default_factory=list)  # the raw model's or the code's size
     timers: list[Timer] = field(default_factory=list)  # after the training loop, outside stages

@@ -102,6 +102,9 @@ def _choose_score(run: Run, live: list[Stage]) -> None:
         run.score = candidates[-1]
     if run.score is not None:
         run.note("val_bpb", run.score.line)
+        if run.artifact_assumed:
+            run.warnings.append(f"no line states the artifact's size; the evaluation at line {run.score.line}, "
+                                f"after the training, is taken as the artifact's")
         return
     last_val = next((p for p in reversed(run.curve) if p.val_bpb is not None or p.val_loss is not None), None)
     if last_val is not None and run.steps is not None and last_val.step == run.steps:
@@ -301,6 +304,19 @@ def _artifact_line(run: Run) -> int | None:
     return before[-1] if before else sizes[0]
 
 
+def _evaluated_after_training(run: Run) -> bool:
+    """An evaluation after the training that is not of the float weights: not a diagnostic one, and not a
+    line that repeats the figures of one (`final_int6_roundtrip_exact ... skipped_packaging:1`) or of the
+    last validation in the loop (`FINAL val_bpb: 1.2146`)."""
+    if not run.has_training or run.training_end_line is None:
+        return False
+    floats = {(s.val_bpb, s.val_loss) for s in run.stages if s.diagnostic}
+    last_val = next((p.val_bpb for p in reversed(run.curve) if p.val_bpb is not None), None)
+    return any(s.line > run.training_end_line and not s.diagnostic and (s.val_bpb, s.val_loss) not in floats
+               and not (last_val is not None and s.val_bpb is not None and abs(s.val_bpb - last_val) < 5e-5)
+               for s in run.stages)
+
+
 def finish(run: Run) -> Run:
     if run.artifact_line is None:
         run.artifact_line = _artifact_line(run)
@@ -314,6 +330,9 @@ def finish(run: Run) -> Run:
     summary = not run.curve and run.stages and all(s.line <= (artifact or 0) for s in run.stages)
     if summary:
         artifact = None
+    elif artifact is None and _evaluated_after_training(run):
+        artifact = run.training_end_line  # stated nowhere, the artifact can only come after the training
+        run.artifact_assumed = True
 
     def after_artifact(line: int) -> bool:  # an eval-only log with no size line is evaluation throughout
         return line > artifact if artifact is not None else (summary or not run.has_training)
