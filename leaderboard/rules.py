@@ -211,7 +211,7 @@ def check_scored_artifact(sub: Submission) -> Check:
     if assumed:
         return Check("scored_artifact", UNKNOWN, "; ".join(
             f"{s.score_run.label}: no line states the artifact; the evaluation after the training "
-            f"(val_bpb {s.val_bpb}) is taken as its" for s in assumed), DOUBT, [_where(s.score_run, "val_bpb") for s in assumed])
+            f"(val_bpb {s.val_bpb}) is taken as the artifact's" for s in assumed), DOUBT, [_where(s.score_run, "val_bpb") for s in assumed])
     return Check("scored_artifact", PASS, "every seed is scored on the artifact after its round trip", VALIDITY,
                  [_where(s.score_run, "val_bpb") for s in sub.seeds])
 
