@@ -27,6 +27,9 @@ STAGE_KEYS = ("val_loss", "val_bpb")
 SUFFIXED_SCORE = re.compile(r"^([A-Za-z][\w\-]*?)_(val_bpb|val_loss)\s*[:=]\s*(-?\d[\d.]*(?:[eE][-+]?\d+)?)\s*$")
 PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
                       re.I)
+SCORE_KEY = re.compile(r"\bval_(?:loss|bpb)\s*[:=]")
+KEY_VALUE = re.compile(r"\b[\w.\-]+[:=] ?\S+")
+NOT_A_NAME = re.compile(r"[^\w\- ]")
 # `Mean val_bpb: 1.19617 (std 0.0005)`, `Seed 7: val_bpb=1.13871882`: a summary of several runs, not an evaluation
 SUMMARY_STAGE = re.compile(r"^(?:mean|average|avg|median)\b|^seed[\s_]*(\d+)$", re.I)
 DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
@@ -110,10 +113,9 @@ def is_stage_line(kv: dict[str, str], line: str) -> bool:
 
 
 def stage_name(line: str) -> str:
-    head = re.split(r"\bval_(?:loss|bpb)\s*[:=]", line, maxsplit=1)[0]
-    head = re.sub(r"\b[\w.\-]+[:=] ?\S+", "", head)  # drop key:value tokens such as stride:64
-    name = re.sub(r"[^\w\- ]", " ", head).strip()
-    name = re.sub(r"\s+", " ", name)
+    head = SCORE_KEY.split(line, maxsplit=1)[0]
+    head = KEY_VALUE.sub("", head)  # drop key:value tokens such as stride:64
+    name = " ".join(NOT_A_NAME.sub(" ", head).split())
     if not name:
         colon = line.split(":", 1)[0].strip()
         name = colon if colon and " " not in colon and not colon.startswith("val_") else "eval"

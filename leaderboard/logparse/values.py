@@ -10,6 +10,7 @@ TOKEN = re.compile(r"(?<![\w\"'])([A-Za-z_][\w.\-]*+)(?:[:=]|: ++(?=[-+.]?\d)| =
 QUOTED_TOKEN = re.compile(r"""['"]([A-Za-z_]\w*)['"]\s*:\s*([-+]?\d[\w.+\-]*)""")  # {'seed': 1337, ...}
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 GROUPED_INT = re.compile(r"^\d{1,3}(?:,\d{3})+(?!\d)")  # 15,852,125
+WORD_END = re.compile(r"[\s:=\[(]")
 DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")  # 1h2m3s, 4m44s
 
 
@@ -57,7 +58,7 @@ def to_seconds(text: str) -> float | None:
 
 def leading_word(text: str) -> str:
     """What a line is about: `ngram_two_pass` in `ngram_two_pass: Pass 1 done ...`, `ttt` in `ttt:batch 5/62`."""
-    return re.split(r"[\s:=\[(]", text, maxsplit=1)[0]
+    return WORD_END.split(text, maxsplit=1)[0]
 
 
 def tokens(line: str) -> dict[str, str]:
