@@ -304,7 +304,7 @@ def _artifact_line(run: Run) -> int | None:
     return before[-1] if before else sizes[0]
 
 
-def _evaluated_after_training(run: Run) -> bool:
+def _evaluates_an_unstated_artifact(run: Run) -> bool:
     """An evaluation after the training that is not of the float weights: not a diagnostic one, and not a
     line that repeats the figures of one (`final_int6_roundtrip_exact ... skipped_packaging:1`) or of the
     last validation in the loop (`FINAL val_bpb: 1.2146`)."""
@@ -313,7 +313,7 @@ def _evaluated_after_training(run: Run) -> bool:
     floats = {(s.val_bpb, s.val_loss) for s in run.stages if s.diagnostic}
     last_val = next((p.val_bpb for p in reversed(run.curve) if p.val_bpb is not None), None)
     return any(s.line > run.training_end_line and not s.diagnostic and (s.val_bpb, s.val_loss) not in floats
-               and not (last_val is not None and s.val_bpb is not None and abs(s.val_bpb - last_val) < 5e-5)
+               and not (last_val is not None and s.val_bpb is not None and _same_when_printed(s.val_bpb, last_val))
                for s in run.stages)
 
 
@@ -330,7 +330,7 @@ def finish(run: Run) -> Run:
     summary = not run.curve and run.stages and all(s.line <= (artifact or 0) for s in run.stages)
     if summary:
         artifact = None
-    elif artifact is None and _evaluated_after_training(run):
+    elif artifact is None and _evaluates_an_unstated_artifact(run):
         artifact = run.training_end_line  # stated nowhere, the artifact can only come after the training
         run.artifact_assumed = True
 
