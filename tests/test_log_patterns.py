@@ -923,3 +923,115 @@ def test_a_mean_over_seeds_or_another_seeds_line_of_a_summary_is_not_an_evaluati
     run = parse(A_SUMMARY_TABLE_OF_EVERY_SEED).run
     assert run.seed == 42 and run.score.val_bpb == 1.14024348
     assert not any(s.name.lower().startswith(("mean", "seed 7", "seed 1337")) for s in run.stages)
+
+
+# prs/pr801/records/track_non_record_16mb/2026-03-25_ANE_v1/train_log.txt (lines 1825, 1831-1833, 1871-1884)
+SIZES_IN_AN_INDENTED_SUMMARY = """
+    step 4990 loss=4.9620  lr=2.00e-05  32.8ms/step  x[-1.09,1.07] dy[-1.536e+01,1.657e+01]
+    Total steps:  5000
+    Compile:      635ms (one-time, 0.3%)
+    Train time:   163776ms (32.8ms/step)
+      8032/8189 windows done...
+      val_loss: 5.4222
+      val_bpb:  3.2636
+
+      Raw serialized: 21,895,129 bytes
+      Compressed: 8,832,241 bytes
+      Code size: 21,139 bytes
+      Total artifact: 8,853,380 bytes
+      Under 16MB: True
+
+
+      val_bpb: 3.2636
+      artifact size: 8,853,380 bytes
+      16MB budget remaining: 7,146,620 bytes
+"""
+
+# prs/pr1370/records/track_non_record_16mb/2026-04-04_10L_GDN_PureGDN_7k_LegalTTT/supplementary/eval_seed42_legal_ttt.log (lines 4-18)
+AN_EVAL_ONLY_LOG_WITH_AN_INDENTED_SIZE = """
+    Device: cuda
+    Arch: A
+    Artifact: /hpfs/scratch/gpfs/mcclec07/code/parameter_golf/gdn_hybrid/checkpoints/7k_v2/final_model_A_PureGDN_seed42.int6.ptz
+    TTT enabled: True
+    Eval seq_len: 1024, stride: 64
+    Loading quantized artifact: /hpfs/scratch/gpfs/mcclec07/code/parameter_golf/gdn_hybrid/checkpoints/7k_v2/final_model_A_PureGDN_seed42.int6.ptz
+      Artifact size: 15,170,538 bytes (14.47 MB)
+    Model params: 29,926,689
+    Validation tokens: 62,021,633
+
+    ============================================================
+    Phase 1: Plain sliding-window eval (no TTT)
+    ============================================================
+    baseline val_loss=2.004715 val_bpb=1.008719 time=1325.3s
+    baseline_exact val_loss=2.00471464 val_bpb=1.00871911
+"""
+
+# prs/pr1860/records/track_non_record_16mb/2026-04-27_Hymba10B_SP1024_7x512_KV4_8h_unet/run_log.txt (lines 1694-1707)
+A_SIZE_AGAINST_THE_CAP_AFTER_THE_LOOP_REPEATED = """
+    step:6400  train_loss:2.2782  train_time:597856ms  step_avg:93.41ms
+    step:6423  val_loss:2.2584  val_bpb:1.3375  train_time:600021ms
+    early_stop:wallclock  final val_bpb:1.3375
+    bema:applying bias-corrected EMA weights (n_updates=6423, correction=1.000000)
+    checkpoint saved: logs/final_model.pt
+    ── Artifact size measurement ──
+      code: /workspace/drl-openai-parameter-golf/train_gpt.py = 72,296 bytes
+      model raw bf16:   76,714,200 bytes
+      model int8 payload: 20,176,876 bytes
+      model int8+zlib:  15,405,717 bytes (ratio: 3.80x)
+      code total:       72,296 bytes
+      ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes (OK)
+      headroom:         521,987 bytes
+      compressed model saved: logs/final_model.int8.ptz
+"""
+
+
+def test_sizes_stated_in_an_indented_summary():
+    run = parse(SIZES_IN_AN_INDENTED_SUMMARY).run
+    assert (run.bytes_total, run.bytes_code) == (8_853_380, 21_139) and run.score.val_bpb == 3.2636
+    assert not run.artifact_assumed
+    run = parse(AN_EVAL_ONLY_LOG_WITH_AN_INDENTED_SIZE).run
+    assert run.bytes_total == 15_170_538 and run.score.val_bpb == 1.00871911
+    run = parse(A_SIZE_AGAINST_THE_CAP_AFTER_THE_LOOP_REPEATED).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_478_013, 15_405_717, 72_296)
+    # `final val_bpb:1.3375` repeats the loop's last validation: no evaluation of the artifact, which comes after it
+    assert run.score is None and run.last_training_val.val_bpb == 1.3375 and run.artifact_line == 12  # ARTIFACT TOTAL
+
+
+# prs/pr1456/records/track_non_record_16mb/2026-03-30_HybridQuantGPT_v61_rANS_SWA_10K/train.log (lines 118-133)
+SIZES_UNDER_BYTES_KEYS_WITH_SEPARATORS = """
+    === SWA Evaluation (7 snapshots) ===
+    val_loss:2.0971 val_bpb:1.2420 (swa)
+
+    === Hybrid rANS Artifact Size ===
+      rans_compressed_bytes: 12,807,948
+      count_bytes: 9,372
+      scale_bytes: 90,112
+      passthrough_bytes: 2,083,044
+      estimated_overhead: 20,992
+      total_estimated_bytes: 15,011,468
+      total_estimated_mb: 15.01
+      under_16mb: 1
+"""
+
+# prs/pr538/records/track_10min_16mb/2026-03-20_FP8_ArithCoding_TTT/train_log.txt (lines 1999-2005)
+A_MODEL_NAMED_BY_ITS_CODER = """
+    Serialized model: 98437419 bytes
+    Code size: 76945 bytes
+    Total submission size: 98514364 bytes
+    Compressing with arithmetic coding...
+    Arithmetic coding compression took 48888ms
+    Serialized model int6+arithcode: 15835435 bytes
+    Total submission size: 15912380 bytes
+"""
+
+
+def test_a_size_keeps_its_thousands_separators_and_its_label_says_what_it_measures():
+    run = parse(SIZES_UNDER_BYTES_KEYS_WITH_SEPARATORS).run
+    assert run.bytes_model == 12_807_948  # not 12: a token's value ends at a comma, a size does not
+    assert run.bytes_total is None  # an estimate is not the artifact's size
+    run = parse(A_MODEL_NAMED_BY_ITS_CODER).run  # `arithcode` and `codebook` name no code
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_912_380, 15_835_435, 76_945)
+    # prs/pr2012/records/track_non_record_16mb/2026-04-30_VINE_no_gradient_cpu/train.log (line 11)
+    assert parse("  Decoded val shard: 4,815,265 bytes (2.0s)").run.bytes_code is None
+    # prs/pr1465/records/track_non_record_16mb/2026-04-09_v62_p5a_hm5_phase5a/train_summary.log (line 128)
+    assert parse("  mean artifact:  15,553,866 bytes (rans.ptz)").run.bytes_total is None  # a mean over seeds

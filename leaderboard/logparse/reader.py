@@ -5,8 +5,9 @@ A log is read in blocks of bytes, and most of it never reaches Python:
 - embedded source code that ends at a separator row (the baseline prints its code, then `=` * 100)
   is found with plain substring searches and skipped whole;
 - one compiled regex finds, in C, the lines that can carry a fact: those at the left margin,
-  indented `key: value` lines of a settings dump, and indented `key: ...` lines that say an evaluation
-  is limited, a subset or partial (the indented body of source code never matches);
+  indented `key: value` lines of a settings dump, indented sizes in bytes, and indented `key: ...`
+  lines that say an evaluation is limited, a subset or partial (the indented body of source code
+  never matches);
 - a series of 7 or more consecutive lines that start with the same word and the word after it (progress
   lines: `tttg: c1/213`, `ttt_chunk [12/1893]`, `dttt:epoch 3/10`) or the same 24 characters (a library's warnings and tracebacks under one
   prefix) is read by its first and last line only, both marked as a series so that their times are
@@ -31,15 +32,20 @@ MAX_LINE_CHARS = 8_192  # real log lines are far shorter; this bounds the work p
 SERIES_MIN_LINES = 7
 CURVE_SAMPLES = 100  # training lines kept from one series of step lines (validation lines are all kept)
 
+# an indented size in bytes, in a summary: `  Total artifact: 8,853,380 bytes`, `  model int8+zlib: 15,405,717 bytes`,
+# `  ARTIFACT TOTAL: 15,478,013 / 16,000,000 bytes`, `  rans_compressed_bytes: 12,807,948`
+INDENTED_SIZE = (rb"[A-Za-z_][\w.\-+]*+(?: [A-Za-z_(][\w.\-+()]*+){0,3}+[ \t]*+:[ \t]*+\d[\d,]*+"
+                 rb"(?:[ \t]*+/[ \t]*+\d[\d,]*+)?+[ \t]*+(?:bytes|B)\b|"
+                 rb"[A-Za-z_][\w.\-]*?bytes[\w.\-]*+[ \t]*+:[ \t]*+\d[\d,]*+[ \t]*+$")
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
     # a match starts at the newline before its line: a literal first byte lets the scan skip in C
     rb"\n(?:(?P<steps>(?:[Ss]tep[: \t#]*+\d|\d++ ?/ ?\d++\b)[^\n]*+(?:\n(?:[Ss]tep[: \t#]*+\d|\d++ ?/ ?\d++\b)[^\n]*+){%d,}+)"
     rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+(?:\n\3(?![A-Za-z_])[^\n]*+){%d,}+"
     rb"|(\S[^\n]{23})[^\n]*+(?:\n\4[^\n]*+){%d,}+))"
-    rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+"
-    rb"(?:[\w./+\-]++[ \t]*+$|[^\n]*?\b(?:limited|subset|partial)\b))[^\n]*+)"
-    % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1), re.M)
+    rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?(?:[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+"
+    rb"(?:[\w./+\-]++[ \t]*+$|[^\n]*?\b(?:limited|subset|partial)\b)|%s))[^\n]*+)"
+    % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, INDENTED_SIZE), re.M)
 SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
 RESULTS_AT_MARGIN = re.compile(rb"\n(?:step:|final_|stopping_early|Total submission|Serialized model)")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")

@@ -285,8 +285,8 @@ def _artifact_line(run: Run) -> int | None:
     """Where the artifact was written: the last size statement before the first evaluation after
     training (a raw size, then calibration, then the compressed size all come before it). A log that
     states only the raw model or the code is taken at those lines; one that sums its sizes up after all
-    its evaluations wrote the artifact before them (evaluations of the float weights before the sizes and
-    of the artifact after them are not a summary)."""
+    its evaluations wrote the artifact before them (evaluations of the float weights before the sizes, and
+    of the artifact after them, are not a summary)."""
     end = run.training_end_line or 0
     sizes = [n for n in run.size_lines if n > end] or run.size_lines or \
         [n for n in run.other_size_lines if n > end]
@@ -297,24 +297,27 @@ def _artifact_line(run: Run) -> int | None:
     if first_eval is not None and run.has_training and sizes[0] > first_eval:
         before_sizes = [s for s in evals if s.line < sizes[0]]
         fresh_after = [s for s in evals if s.line > sizes[0] and not any(_same_result(s, b) for b in before_sizes)]
-        if not fresh_after:
+        if not fresh_after and any(s.line < sizes[0] for s in _evaluations_of_the_artifact(run, end)):
             return first_eval - 1  # the sizes are a summary after the evaluations
-        first_eval = fresh_after[0].line
+        first_eval = fresh_after[0].line if fresh_after else None  # before them, only the float weights'
     before = [n for n in sizes if first_eval is None or n < first_eval]
     return before[-1] if before else sizes[0]
 
 
-def _evaluates_an_unstated_artifact(run: Run) -> bool:
-    """An evaluation after the training that is not of the float weights: not a diagnostic one, and not a
-    line that repeats the figures of one (`final_int6_roundtrip_exact ... skipped_packaging:1`) or of the
+def _evaluations_of_the_artifact(run: Run, after: int) -> list[Stage]:
+    """The evaluations after line `after` that are not of the float weights: not a diagnostic one, and not
+    a line that repeats the figures of one (`final_int6_roundtrip_exact ... skipped_packaging:1`) or of the
     last validation in the loop (`FINAL val_bpb: 1.2146`)."""
-    if not run.has_training or run.training_end_line is None:
-        return False
     floats = {(s.val_bpb, s.val_loss) for s in run.stages if s.diagnostic}
     last_val = next((p.val_bpb for p in reversed(run.curve) if p.val_bpb is not None), None)
-    return any(s.line > run.training_end_line and not s.diagnostic and (s.val_bpb, s.val_loss) not in floats
-               and not (last_val is not None and s.val_bpb is not None and _same_when_printed(s.val_bpb, last_val))
-               for s in run.stages)
+    return [s for s in run.stages if s.line > after and not s.diagnostic and (s.val_bpb, s.val_loss) not in floats
+            and not (last_val is not None and s.val_bpb is not None and _same_when_printed(s.val_bpb, last_val))]
+
+
+def _evaluates_an_unstated_artifact(run: Run) -> bool:
+    """An evaluation after the training that is not of the float weights."""
+    return run.has_training and run.training_end_line is not None and \
+        bool(_evaluations_of_the_artifact(run, run.training_end_line))
 
 
 def finish(run: Run) -> Run:

@@ -20,9 +20,13 @@ SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\
 SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
 UNIT = re.compile(r"\d\s*(?:B|bytes|MB)\b")  # a line of sizes says them in bytes somewhere
 SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
-BUDGET = re.compile(r"\b(?:budget|total):(\d+)/(\d+)")  # budget:15863489/16000000, total:991210/16000000
-KEY_NOT_THE_ARTIFACT = ("cap", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
-NOT_THE_ARTIFACT = ("upload", "script size", "payload", "limit", "headroom", "remaining", "budget left")
+# budget:15863489/16000000, total:991210/16000000, ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes
+BUDGET = re.compile(r"\b(?:budget|total)\s*:\s*(\d[\d,]*)\s*/\s*(\d[\d,]*)", re.I)
+CODE_WORD = re.compile(r"(?<![a-z])code(?![a-z])")  # not `Decoded val shard`, `model codebook+brotli`
+CODE_LABEL = re.compile(r"(?:total[ _])?code\b")  # `code total`, `Total code size`: the code's own size
+SUMMARY_LABEL = re.compile(r"(?:mean|average|avg|median)\b")  # `mean artifact`: over seeds, no artifact's own
+KEY_NOT_THE_ARTIFACT = ("cap", "estimat", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
+NOT_THE_ARTIFACT = ("upload", "script size", "payload", "estimat", "limit", "headroom", "remaining", "budget left")
 
 
 def _code_kind(label: str) -> str:
@@ -41,6 +45,15 @@ def _model_kind(label: str) -> str:
 
 def _has_total(found: list[tuple[str, int]]) -> bool:
     return any(kind == "total" for kind, _ in found)
+
+
+def _with_separators(key: str, value: str, lower: str) -> str:
+    """A token's value ends at a comma: `total_bytes: 15,011,468` gives 15. A size is never a list,
+    so it is read again with its thousands separators."""
+    if not (value.isdigit() and len(value) <= 3):
+        return value
+    m = re.search(rf"(?<![\w.\-]){re.escape(key)}\s*[:=]\s*(\d{{1,3}}(?:,\d{{3}})+)(?![\d,])", lower)
+    return m.group(1) if m else value
 
 
 def _phrases(line: str):
@@ -65,11 +78,13 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         for label, number in _phrases(line):
             label_l = label.lower().strip()
             value = to_int(number)
-            if value is None or any(word in label_l for word in NOT_THE_ARTIFACT):
+            if value is None or any(word in label_l for word in NOT_THE_ARTIFACT) or SUMMARY_LABEL.match(label_l):
                 continue
-            if "total" in label_l:
+            if CODE_LABEL.match(label_l):
+                found.append((_code_kind(label_l), value))
+            elif "total" in label_l:
                 found.append(("total_raw" if "raw" in label_l or "uncompressed" in label_l else "total", value))
-            elif "code" in label_l:
+            elif CODE_WORD.search(label_l):
                 found.append((_code_kind(label_l), value))
             elif "model" in label_l:
                 found.append((_model_kind(label_l), value))
@@ -78,7 +93,7 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
     for key, text in kv.items():  # bytes_total, artifact_total_bytes, model_bytes, code_bytes...
         if "bytes" not in key or any(word in key for word in KEY_NOT_THE_ARTIFACT):
             continue
-        value = to_int(text)
+        value = to_int(_with_separators(key, text, lower))
         if value is None:
             continue
         if "total" in key:
@@ -93,9 +108,9 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
         if value is not None:
             found.append(("code_plain", value))
-    budget = BUDGET.search(line) if ("budget:" in line or "total:" in line) and "/" in line else None
-    if budget and not _has_total(found):
-        found.append(("total", int(budget.group(1))))
+    budget = BUDGET.search(line) if ("budget" in lower or "total" in lower) and "/" in line else None
+    if budget and not _has_total(found) and to_int(budget.group(1)) is not None:
+        found.append(("total", to_int(budget.group(1))))
     if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
             and SUMMARY_WORDS.search(lower):  # model:13015808 code:102886 total:13118694, smoke_pack_bytes: code=...
         words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}
@@ -104,6 +119,7 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
                 found.append((kind, words[word]))
     if found and "total" in kv and not _has_total(found):
         total = next((to_int(v) for k, v in SIZE_TOKEN.findall(line) if k.lower() == "total"), None)
-        if total is not None:  # artifact_bytes:16132620 code_bytes:49461 total:16182081
+        # artifact_bytes:16132620 code_bytes:49461 total:16182081 (in `code total: 72,296 bytes` it names the code's size)
+        if total is not None and all(total != value for _, value in found):
             found.append(("total", total))
     return found
