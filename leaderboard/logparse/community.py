@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_append
 from .sizes import read_sizes
-from .values import leading_word, to_int, to_number, to_seconds, tokens
+from .values import MEAN_WORD, leading_word, to_int, to_number, to_seconds, tokens
 
 # Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
 # a class or a lookbehind is tried at every position (several times slower)
@@ -31,7 +31,7 @@ SCORE_KEY = re.compile(r"\bval_(?:loss|bpb)\s*[:=]")
 KEY_VALUE = re.compile(r"\b[\w.\-]+[:=] ?\S+")
 NOT_A_NAME = re.compile(r"[^\w\- ]")
 # `Mean val_bpb: 1.19617 (std 0.0005)`, `Seed 7: val_bpb=1.13871882`: a summary of several runs, not an evaluation
-SUMMARY_STAGE = re.compile(r"^(?:mean|average|avg|median)\b|^seed[\s_]*(\d+)$", re.I)
+SUMMARY_STAGE = re.compile(rf"^{MEAN_WORD}|^seed[\s_]*(\d+)$", re.I)
 DIAGNOSTIC_WORDS = re.compile(r"diagnostic|pre[-_ ]?quant|post[-_ ]?ema|pre[-_ ]?ema|rescore|temp_search|candidate|"
                               r"best_ckpt|sanity|baseline_eval|\bdiag\b", re.I)
 LOOP_COUNTER = re.compile(r"(?<![a-z])(?:epoch|ep|step|iter(?:ation)?)\s*[:#]?\s*(\d+)\s*/\s*(\d+)", re.I)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .values import to_int
+from .values import MEAN_WORD, to_int
 
 SIZE_VALUE = re.compile(r":\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)  # the label is what precedes the colon
 LABEL_START = re.compile(r".*[|,;\]]\s*")
@@ -24,7 +24,7 @@ SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
 BUDGET = re.compile(r"\b(?:budget|total)\s*:\s*(\d[\d,]*)\s*/\s*(\d[\d,]*)", re.I)
 CODE_WORD = re.compile(r"(?<![a-z])code(?![a-z])")  # not `Decoded val shard`, `model codebook+brotli`
 CODE_LABEL = re.compile(r"(?:total[ _])?code\b")  # `code total`, `Total code size`: the code's own size
-SUMMARY_LABEL = re.compile(r"(?:mean|average|avg|median)\b")  # `mean artifact`: over seeds, no artifact's own
+SUMMARY_LABEL = re.compile(MEAN_WORD)  # `mean artifact`: over seeds, no artifact's own
 KEY_NOT_THE_ARTIFACT = ("cap", "estimat", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
 NOT_THE_ARTIFACT = ("upload", "script size", "payload", "estimat", "limit", "headroom", "remaining", "budget left")
 
@@ -109,8 +109,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         if value is not None:
             found.append(("code_plain", value))
     budget = BUDGET.search(line) if ("budget" in lower or "total" in lower) and "/" in line else None
-    if budget and not _has_total(found) and to_int(budget.group(1)) is not None:
-        found.append(("total", to_int(budget.group(1))))
+    if budget and not _has_total(found) and (total := to_int(budget.group(1))) is not None:
+        found.append(("total", total))
     if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
             and SUMMARY_WORDS.search(lower):  # model:13015808 code:102886 total:13118694, smoke_pack_bytes: code=...
         words = {k.lower(): to_int(v) for k, v in SIZE_TOKEN.findall(line)}

@@ -11,6 +11,7 @@ QUOTED_TOKEN = re.compile(r"""['"]([A-Za-z_]\w*)['"]\s*:\s*([-+]?\d[\w.+\-]*)"""
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 GROUPED_INT = re.compile(r"^\d{1,3}(?:,\d{3})+(?!\d)")  # 15,852,125
 WORD_END = re.compile(r"[\s:=\[(]")
+MEAN_WORD = r"(?:mean|average|avg|median)\b"  # a figure over several runs (seeds), not one run's
 DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")  # 1h2m3s, 4m44s
 
 
