@@ -27,7 +27,7 @@ import re
 from datetime import datetime, timezone
 from typing import IO, Callable, Iterator, NamedTuple
 
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
 MAX_LINE_CHARS = 8_192  # real log lines are far shorter; this bounds the work per line
 SERIES_MIN_LINES = 7
 CURVE_SAMPLES = 100  # training lines kept from one series of step lines (validation lines are all kept)
