@@ -1035,3 +1035,37 @@ def test_a_size_keeps_its_thousands_separators_and_its_label_says_what_it_measur
     assert parse("  Decoded val shard: 4,815,265 bytes (2.0s)").run.bytes_code is None
     # prs/pr1465/records/track_non_record_16mb/2026-04-09_v62_p5a_hm5_phase5a/train_summary.log (line 128)
     assert parse("  mean artifact:  15,553,866 bytes (rans.ptz)").run.bytes_total is None  # a mean over seeds
+
+
+# prs/pr1980/records/track_non_record_16mb/2026-05-01_StageB_ScalarControlQ_NoTTT_1.07468/repro_code_size.txt (lines 3-7)
+SIZES_UNDER_KEYS_NAMING_THE_CODE = """
+    source_code_bytes: 160964
+    compressed_wrapper_code_bytes: 31947
+    compressed_model_bytes: 15962574
+    counted_total_bytes: 15994521
+    artifact_cap_margin_bytes: 5479
+"""
+
+# prs/pr708/records/track_non_record_16mb/2026-03-25_ByteJEPA/byte_jepa_896d14l_2000.txt (lines 44-49)
+THE_CODE_PLAIN_AND_COMPRESSED = """
+    Serialized model: 290981634 bytes
+    Code size: 69323 bytes
+    Total submission size: 291050957 bytes
+    serialized_artifact_lzma:60603974 bytes
+    code_bytes_lzma:69323 bytes
+    Total submission size lzma: 60673297 bytes
+"""
+
+
+def test_a_bytes_key_names_the_code_by_a_word_of_its_own():
+    run = parse(SIZES_UNDER_KEYS_NAMING_THE_CODE).run
+    # the counted code is the compressed wrapper (total = model + code); `wrapper_` is no `per_` key
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_994_521, 15_962_574, 31_947)
+    assert run.code_sizes == {"plain": 160_964, "compressed": 31_947}
+    run = parse(THE_CODE_PLAIN_AND_COMPRESSED).run
+    assert run.code_sizes == {"plain": 69_323, "compressed": 69_323}
+    assert run.sources["bytes_code_plain"] == 2  # `Code size`, not the lzma'd code under `code_bytes_lzma`
+    # Keys no corpus log prints outside source code, written here for the rule: `code` must be a word of the key
+    assert parse("codebook_bytes:524288").run.bytes_code is None
+    run = parse("total_code_bytes: 72296").run
+    assert (run.bytes_code, run.bytes_total) == (72_296, None)  # the code's total, not the artifact's

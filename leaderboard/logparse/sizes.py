@@ -23,9 +23,10 @@ SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
 # budget:15863489/16000000, total:991210/16000000, ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes
 BUDGET = re.compile(r"\b(?:budget|total)\s*:\s*(\d[\d,]*)\s*/\s*(\d[\d,]*)", re.I)
 CODE_WORD = re.compile(r"(?<![a-z])code(?![a-z])")  # not `Decoded val shard`, `model codebook+brotli`
-CODE_LABEL = re.compile(r"(?:total[ _])?code\b")  # `code total`, `Total code size`: the code's own size
+CODE_LABEL = re.compile(r"(?:total[ _])?code(?![a-z])")  # `code total`, `Total code size`, `total_code_bytes`: the code's own size
 SUMMARY_LABEL = re.compile(MEAN_WORD)  # `mean artifact`: over seeds, no artifact's own
-KEY_NOT_THE_ARTIFACT = ("cap", "estimat", "limit", "headroom", "budget", "payload", "val_", "train_", "per_", "sidecar", "piece")
+# a key's word that says it is no artifact's size (a word: `wrapper_code_bytes` is the code's)
+KEY_NOT_THE_ARTIFACT = re.compile(r"(?<![a-z])(?:cap|estimat|limit|headroom|budget|payload|val_|train_|per_|sidecar|piece)")
 NOT_THE_ARTIFACT = ("upload", "script size", "payload", "estimat", "limit", "headroom", "remaining", "budget left")
 
 
@@ -91,15 +92,17 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
             elif "artifact" in label_l or label_l.endswith("size"):
                 found.append(("artifact", value))
     for key, text in kv.items():  # bytes_total, artifact_total_bytes, model_bytes, code_bytes...
-        if "bytes" not in key or any(word in key for word in KEY_NOT_THE_ARTIFACT):
+        if "bytes" not in key or KEY_NOT_THE_ARTIFACT.search(key):
             continue
         value = to_int(_with_separators(key, text, lower))
         if value is None:
             continue
-        if "total" in key:
+        if CODE_LABEL.match(key):
+            found.append((_code_kind(key), value))
+        elif "total" in key:
             found.append(("total", value))
-        elif "code" in key:
-            found.append(("code_plain", value))
+        elif CODE_WORD.search(key):
+            found.append((_code_kind(key), value))
         elif "model" in key or "compressed" in key:
             found.append(("model_raw" if "raw" in key or "uncompressed" in key else "model", value))
         elif "artifact" in key:
