@@ -1029,6 +1029,8 @@ def test_a_size_keeps_its_thousands_separators_and_its_label_says_what_it_measur
     run = parse(SIZES_UNDER_BYTES_KEYS_WITH_SEPARATORS).run
     assert run.bytes_model == 12_807_948  # not 12: a token's value ends at a comma, a size does not
     assert run.bytes_total is None  # an estimate is not the artifact's size
+    run = parse("total_bytes: 15,011,468, code_bytes: 71,226").run  # written here: sizes listed on one line
+    assert (run.bytes_total, run.bytes_code) == (15_011_468, 71_226)
     run = parse(A_MODEL_NAMED_BY_ITS_CODER).run  # `arithcode` and `codebook` name no code
     assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_912_380, 15_835_435, 76_945)
     # prs/pr2012/records/track_non_record_16mb/2026-04-30_VINE_no_gradient_cpu/train.log (line 11)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .values import MEAN_WORD, to_int
+from .values import GROUPED_INT, MEAN_WORD, to_int
 
 SIZE_VALUE = re.compile(r":\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)  # the label is what precedes the colon
 LABEL_START = re.compile(r".*[|,;\]]\s*")
@@ -53,8 +53,9 @@ def _with_separators(key: str, value: str, lower: str) -> str:
     so it is read again with its thousands separators."""
     if not (value.isdigit() and len(value) <= 3):
         return value
-    m = re.search(rf"(?<![\w.\-]){re.escape(key)}\s*[:=]\s*(\d{{1,3}}(?:,\d{{3}})+)(?![\d,])", lower)
-    return m.group(1) if m else value
+    m = re.search(rf"(?<![\w.\-]){re.escape(key)}\s*[:=]\s*", lower)
+    grouped = GROUPED_INT.match(lower[m.end():]) if m else None
+    return grouped.group(0) if grouped else value
 
 
 def _phrases(line: str):
