@@ -1071,3 +1071,64 @@ def test_a_bytes_key_names_the_code_by_a_word_of_its_own():
     assert parse("codebook_bytes:524288").run.bytes_code is None
     run = parse("total_code_bytes: 72296").run
     assert (run.bytes_code, run.bytes_total) == (72_296, None)  # the code's total, not the artifact's
+
+
+# prs/pr1860/records/track_non_record_16mb/2026-04-27_Hymba10B_SP1024_7x512_KV4_8h_unet/run_log.txt (lines 1694-1711)
+AN_INDENTED_RESULT_AFTER_THE_ARTIFACT = """
+    step:6400  train_loss:2.2782  train_time:597856ms  step_avg:93.41ms
+    step:6423  val_loss:2.2584  val_bpb:1.3375  train_time:600021ms
+    early_stop:wallclock  final val_bpb:1.3375
+    bema:applying bias-corrected EMA weights (n_updates=6423, correction=1.000000)
+    checkpoint saved: logs/final_model.pt
+    ── Artifact size measurement ──
+      code: /workspace/drl-openai-parameter-golf/train_gpt.py = 72,296 bytes
+      model raw bf16:   76,714,200 bytes
+      model int8 payload: 20,176,876 bytes
+      model int8+zlib:  15,405,717 bytes (ratio: 3.80x)
+      code total:       72,296 bytes
+      ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes (OK)
+      headroom:         521,987 bytes
+      compressed model saved: logs/final_model.int8.ptz
+    ── Roundtrip verification (int8+zlib → dequantize → eval) ──
+      int8_roundtrip val_loss:2.2658  val_bpb:1.3419  eval_time:38.6s
+      bpb_delta_from_quantization: +0.0044
+    peak_memory: 16953 MiB allocated  35030 MiB reserved
+"""
+
+# prs/pr191/records/track_10min_16mb/2026-03-20_CompressionFundedMLP3x/train.log (lines 6-35)
+A_SUMMARY_OF_SEEDS_WITH_INDENTED_RESULTS = """
+    ================================================================================
+    SEED 1337 SUMMARY
+    ================================================================================
+    Command:
+      RUN_ID=compression_funded_mlp3x_seed1337 SEED=1337 torchrun --standalone --nproc_per_node=8 _run_train_gpt.py
+
+    Config:
+      model_params:21778504 world_size:8 grad_accum_steps:1
+      train_batch_tokens:786432 train_seq_len:2048 iterations:20000
+
+    Training:
+      step:5358/20000 (wallclock limited)
+      train_time:600013ms
+
+    Validation checkpoints:
+      step:5358  val_loss:2.0063 val_bpb:1.1883
+
+    Final (post-quantization, int6+zlib roundtrip):
+      final_int6_zlib_roundtrip_exact val_loss:1.98026694 val_bpb:1.17282555
+      eval_time:36551ms
+      Total submission size int6+zlib:15933155bytes
+
+    ================================================================================
+    SEED 1338 SUMMARY
+    ================================================================================
+"""
+
+
+def test_an_indented_result_counts_only_in_a_run_that_trained():
+    run = parse(AN_INDENTED_RESULT_AFTER_THE_ARTIFACT).run
+    assert (run.score.name, run.score.val_loss, run.score.val_bpb) == ("int8_roundtrip", 2.2658, 1.3419)
+    assert run.score.after_artifact and run.eval_time_s == 38.6 and run.bytes_total == 15_478_013
+    # a hand-written summary of the seeds' own logs indents their results: no run of its own is scored
+    log = parse(A_SUMMARY_OF_SEEDS_WITH_INDENTED_RESULTS)
+    assert [r.score for r in log.runs] == [None]

@@ -88,6 +88,8 @@ def _parse(stream: IO[bytes], path: str) -> ParsedLog:
         if line.kind == "steps":
             current.read_steps(line.lines)
             continue
+        if line.kind == "result" and not run.has_training:
+            continue  # an indented result outside a run that trained: a summary of runs, not an evaluation
         if line.kind == "code_start" or line.kind == "header":
             # a run with results, or a relaunch: a second source dump after this one's settings (the
             # attempt before it stopped before its first step and stays a run of its own, with no figures)

@@ -5,9 +5,10 @@ A log is read in blocks of bytes, and most of it never reaches Python:
 - embedded source code that ends at a separator row (the baseline prints its code, then `=` * 100)
   is found with plain substring searches and skipped whole;
 - one compiled regex finds, in C, the lines that can carry a fact: those at the left margin,
-  indented `key: value` lines of a settings dump, indented sizes in bytes, and indented `key: ...`
-  lines that say an evaluation is limited, a subset or partial (the indented body of source code
-  never matches);
+  indented `key: value` lines of a settings dump, indented sizes in bytes, indented `key: ...`
+  lines that say an evaluation is limited, a subset or partial, and indented results
+  (`  int8_roundtrip val_loss:2.2658  val_bpb:1.3419`, kind "result": read only in a run that trained,
+  since a summary of several runs indents theirs); the indented body of source code never matches;
 - a series of 7 or more consecutive lines that start with the same word and the word after it (progress
   lines: `tttg: c1/213`, `ttt_chunk [12/1893]`, `dttt:epoch 3/10`) or the same 24 characters (a library's warnings and tracebacks under one
   prefix) is read by its first and last line only, both marked as a series so that their times are
@@ -37,6 +38,8 @@ CURVE_SAMPLES = 100  # training lines kept from one series of step lines (valida
 INDENTED_SIZE = (rb"[A-Za-z_][\w.\-+]*+(?: [A-Za-z_(][\w.\-+()]*+){0,3}+[ \t]*+:[ \t]*+\d[\d,]*+"
                  rb"(?:[ \t]*+/[ \t]*+\d[\d,]*+)?+[ \t]*+(?:bytes|B)\b|"
                  rb"[A-Za-z_][\w.\-]*?bytes[\w.\-]*+[ \t]*+:[ \t]*+\d[\d,]*+[ \t]*+$")
+# an indented result: `  int8_roundtrip val_loss:2.2658  val_bpb:1.3419  eval_time:38.6s` (kind "result")
+INDENTED_RESULT = rb"[A-Za-z_][\w.\-]*+[ \t]++val_loss:[ \t]*+\d"
 # in bytes, one byte a character however exotic the rest of the log: the scan runs in C
 CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line that does not match
     # a match starts at the newline before its line: a literal first byte lets the scan skip in C
@@ -44,8 +47,10 @@ CANDIDATE = re.compile(  # possessive quantifiers: no backtracking over a line t
     rb"|(?P<series>(?![Ss]tep|\d)(?:([A-Za-z][\w.\-]{2,30}+[:\s\[] ?+[A-Za-z_]*+)[^\n]*+(?:\n\3(?![A-Za-z_])[^\n]*+){%d,}+"
     rb"|(\S[^\n]{23})[^\n]*+(?:\n\4[^\n]*+){%d,}+))"
     rb"|(?:(?![|+](?![^\n]*NVIDIA))[^\s]|  ?(?:[A-Za-z_][\w.]*+[ \t]*+:[ \t]*+"
-    rb"(?:[\w./+\-]++[ \t]*+$|[^\n]*?\b(?:limited|subset|partial)\b)|%s))[^\n]*+)"
-    % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, INDENTED_SIZE), re.M)
+    rb"(?:[\w./+\-]++[ \t]*+$|[^\n]*?\b(?:limited|subset|partial)\b)|%s"
+    rb"|%s))[^\n]*+)"
+    % (SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, SERIES_MIN_LINES - 1, INDENTED_SIZE, INDENTED_RESULT), re.M)
+RESULT_LINE = re.compile(INDENTED_RESULT.decode())  # the same, on a line stripped of its indent
 SOURCE_END = b"\n" + b"=" * 20  # the separator row after the source
 RESULTS_AT_MARGIN = re.compile(rb"\n(?:step:|final_|stopping_early|Total submission|Serialized model)")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\n]*\x07")
@@ -83,7 +88,7 @@ class Line(NamedTuple):
     number: int
     text: str
     stamp: float | None
-    kind: str  # "text" | "series" | "code_start" | "header" | "banner"
+    kind: str  # "text" | "series" | "result" | "code_start" | "header" | "banner"
 
 
 CACHED_LINE_BYTES = 256  # lines this short are remembered: a log repeats its settings and its library's chatter
@@ -261,6 +266,8 @@ class LineReader:
             return Line(number, text, stamp, "header")
         if first in "=#*-" and BANNER.match(text):
             return Line(number, text, stamp, "banner")
+        if indented and "val_loss:" in text and RESULT_LINE.match(text):
+            return Line(number, text, stamp, "result")
         if self.rewrite is not None:
             text = self.rewrite(text) or text
         return Line(number, text, stamp, kind)
