@@ -400,10 +400,32 @@ TIMERS_INSIDE_A_STAGE = """
 """
 
 
+# prs/pr1904/records/track_non_record_16mb/2026-04-28_ActivationSpaceCSA_SP1024_8xH100/training.log (lines 1292-1309)
+PROGRESS_INSIDE_A_STAGE = """
+    step:16858/50000 val_loss:2.1666 val_bpb:1.2832 train_time:590039ms step_avg:35.00ms
+    stopping_early: wallclock_cap train_time:590039ms step:16858/50000
+    Serialized model int8+zlib: 15790377 bytes (payload:17178912 raw_torch:17224025 payload_ratio:3.91x)
+    Total submission size int8+zlib: 15829207 bytes
+    final_int8_zlib_roundtrip val_loss:2.1740 val_bpb:1.2875 eval_time:2829ms
+    final_int8_zlib_roundtrip_exact val_loss:2.17395389 val_bpb:1.28753794
+    acsa_eval:targets=postblock,prehead dim:160 topk:40 shrink:topk params:103680
+    acsa_eval_progress rank0_local_docs:4416/6250 batch:69/98 elapsed:16s eta:6s docs_per_s:284.80
+    acsa_eval_progress rank0_local_docs:5376/6250 batch:84/98 elapsed:31s eta:5s docs_per_s:175.32
+    acsa_eval_progress rank0_local_docs:5952/6250 batch:93/98 elapsed:48s eta:2s docs_per_s:124.62
+    acsa_eval_progress rank0_local_docs:6208/6250 batch:97/98 elapsed:1m10s eta:0s docs_per_s:88.99
+    acsa_eval_progress rank0_local_docs:6250/6250 batch:98/98 elapsed:1m36s eta:0s docs_per_s:65.07
+    final_int8_ttt_acsa val_loss:2.1240 val_bpb:1.2580 eval_time:141662ms
+    compliance artifact_under_limit:1 eval_under_limit:1 train_under_limit:0 artifact_bytes:15829207 eval_time_ms:144491
+"""
+
+
 def test_timers_printed_inside_a_stage_are_not_counted_again():
     run = parse(TIMERS_INSIDE_A_STAGE).run
     assert run.score.name == "final_ttt_lora"
     assert run.eval_time_s == pytest.approx(2.192 + 581.205)
+    run = parse(PROGRESS_INSIDE_A_STAGE).run  # `acsa_eval_progress ... elapsed:1m36s` is a part of `final_int8_ttt_acsa`
+    assert run.score.name == "final_int8_ttt_acsa"
+    assert run.eval_time_s == pytest.approx(2.829 + 141.662)  # the script's own compliance line: 144491 ms
 
 
 # prs/pr1274/records/track_10min_16mb/2026-04-02_Scylla_ParallelResiduals_DepthRecurrence_TTT/train_seed1337.log

@@ -138,7 +138,7 @@ def _restates_a_stage(timer: Timer, stages: list[Stage]) -> bool:
                and abs(s.time_s - timer.seconds) <= max(1.0, 0.01 * s.time_s) for s in stages)
 
 
-GENERIC_WORDS = frozenset({"final", "eval", "done", "total", "time", "exact", "val", "stage", "phase"})
+GENERIC_WORDS = frozenset({"final", "eval", "done", "total", "time", "exact", "val", "stage", "phase", "progress"})
 
 
 def _words(text: str) -> set[str]:
