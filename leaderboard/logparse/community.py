@@ -12,8 +12,17 @@ from .values import MEAN_WORD, leading_word, to_int, to_number, to_seconds, toke
 
 # Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
 # a class or a lookbehind is tried at every position (several times slower)
-HINT_WORDS = re.compile(r"seed|world|nproc|gpu|ws:|nvidia|h20|h100|b200|a10|l4|rtx|token|fineweb|embedded|_sp\d|vocab|wallclock|"
-                        r"iterations|limited|subset|partial")
+HINT_WORDS = ("seed", "world", "nproc", "gpu", "ws:", "nvidia", "h20", "h100", "b200", "a10", "l4", "rtx", "token", "fineweb",
+              "embedded", "vocab", "wallclock", "iterations", "limited", "subset", "partial")
+SP_DIGIT = re.compile(r"_sp\d")
+
+
+def hints_at_the_experiment(lower: str) -> bool:
+    """A word that may say what kind of experiment this is (seed, world size, GPU, tokens, dataset...)."""
+    for word in HINT_WORDS:  # substring tests: a regex alternation of literals is tried at every position
+        if word in lower:
+            return True
+    return "_sp" in lower and SP_DIGIT.search(lower) is not None
 SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|model:|code:|b(?<=\db)\b")
 STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
 NUMBER_TEXT = r"(-?\d+(?:\.\d+)?)"
@@ -169,7 +178,7 @@ def words(line: str) -> Words:
     known = _known.get(line)
     if known is None:
         lower, kv = line.lower(), tokens(line)
-        hinted = HINT_WORDS.search(lower) is not None
+        hinted = hints_at_the_experiment(lower)
         sizes = read_sizes(line, lower, kv) if SIZE_WORDS.search(lower) else []
         known = Words(lower, kv, is_inert(line, lower, kv, hinted, sizes), hinted, sizes)
         if len(line) <= KNOWN_LINE_CHARS:
@@ -479,7 +488,7 @@ class CommunityReader:
 
     # ---- what kind of experiment this is
     def hints(self, n: int, line: str, lower: str, kv: dict[str, str], hinted: bool | None = None) -> None:
-        if not (HINT_WORDS.search(lower) is not None if hinted is None else hinted):
+        if not (hints_at_the_experiment(lower) if hinted is None else hinted):
             return
         run = self.run
         if "seed" in kv:
