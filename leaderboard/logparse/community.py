@@ -10,19 +10,12 @@ from .model import CurvePoint, MAX_CURVE_POINTS, Run, Stage, Timer, bounded_appe
 from .sizes import read_sizes
 from .values import MEAN_WORD, leading_word, to_int, to_number, to_seconds, tokens
 
-# Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
-# a class or a lookbehind is tried at every position (several times slower)
+# words that may say what kind of experiment a line is about; found by substring tests (see hints_at_the_experiment)
 HINT_WORDS = ("seed", "world", "nproc", "gpu", "ws:", "nvidia", "h20", "h100", "b200", "a10", "l4", "rtx", "token", "fineweb",
               "embedded", "vocab", "wallclock", "iterations", "limited", "subset", "partial")
 SP_DIGIT = re.compile(r"_sp\d")
-
-
-def hints_at_the_experiment(lower: str) -> bool:
-    """A word that may say what kind of experiment this is (seed, world size, GPU, tokens, dataset...)."""
-    for word in HINT_WORDS:  # substring tests: a regex alternation of literals is tried at every position
-        if word in lower:
-            return True
-    return "_sp" in lower and SP_DIGIT.search(lower) is not None
+# Literal words first: a pattern that starts with a literal is scanned for in C, one that starts with
+# a class or a lookbehind is tried at every position (several times slower)
 SIZE_WORDS = re.compile(r"byte|size|total|budget|artifact|model:|code:|b(?<=\db)\b")
 STEP_AT_START = re.compile(r"^(?:step[:\s#]*)?(\d+)\s*/\s*(\d+)\b", re.I)
 NUMBER_TEXT = r"(-?\d+(?:\.\d+)?)"
@@ -85,6 +78,14 @@ def _seconds(field: tuple[str, str]) -> float | None:
     if len(unit) > 2:  # 4m44s
         return to_seconds(field[0] + unit)
     return {"ms": value / 1000, "m": value * 60, "h": value * 3600}.get(unit, value)
+
+
+def hints_at_the_experiment(lower: str) -> bool:
+    """A word that may say what kind of experiment this is (seed, world size, GPU, tokens, dataset...)."""
+    for word in HINT_WORDS:  # substring tests: sre tries an alternation of 21 literals at every position
+        if word in lower:
+            return True
+    return "_sp" in lower and SP_DIGIT.search(lower) is not None
 
 
 def is_progress(line: str) -> bool:
