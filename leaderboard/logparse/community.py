@@ -23,8 +23,10 @@ BASELINE_STEP = re.compile(  # step:200/20000 train_loss:2.6148 train_time:28346
     rf"step:(\d+)/(\d+) (?:train_loss:{NUMBER_TEXT}|val_loss:{NUMBER_TEXT} val_bpb:{NUMBER_TEXT}) "
     rf"train_time:(\d+)ms step_avg:\d+(?:\.\d+)?ms$")
 STEP_NO_TOTAL = re.compile(r"^step[:\s#]*(\d+)\b(?!\s*/)", re.I)
-STEP_FIELD = re.compile(r"(?<![\w.])(train_loss|loss|val_loss|val_bpb|train_time|time|t|elapsed)(?:[:=] ?|~)"
-                        r"(-?\d[\d.]*(?:[eE][-+]?\d+)?)((?:ms|s|m|h)(?:\d+(?:\.\d+)?s)?)?")
+# train_loss|loss|val_loss|val_bpb|train_time|time|t|elapsed, not after a word character or a dot; each key's first
+# letter comes before the lookbehind so that the scan skips in C to the next t, l, v or e
+STEP_FIELD = re.compile(r"(t(?<![\w.].)(?:rain_loss|rain_time|ime|)|l(?<![\w.].)oss|v(?<![\w.].)al_(?:loss|bpb)|e(?<![\w.].)lapsed)"
+                        r"(?:[:=] ?|~)(-?\d[\d.]*(?:[eE][-+]?\d+)?)((?:ms|s|m|h)(?:\d+(?:\.\d+)?s)?)?")
 STAGE_KEYS = ("val_loss", "val_bpb")
 SUFFIXED_SCORE = re.compile(r"^([A-Za-z][\w\-]*?)_(val_bpb|val_loss)\s*[:=]\s*(-?\d[\d.]*(?:[eE][-+]?\d+)?)\s*$")
 PROGRESS = re.compile(r"\[\s*\d+\s*/\s*\d+\s*\]|\[\s*\d+(?:\.\d+)?\s*%\s*\]|\brunning_|\b(?:chunk|batch|window)s?\s*[:#]?\s*\d+\s*/\s*\d+",
