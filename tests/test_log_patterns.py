@@ -1154,3 +1154,24 @@ def test_an_indented_result_counts_only_in_a_run_that_trained():
     # a hand-written summary of the seeds' own logs indents their results: no run of its own is scored
     log = parse(A_SUMMARY_OF_SEEDS_WITH_INDENTED_RESULTS)
     assert [r.score for r in log.runs] == [None]
+
+
+# prs/pr1139/records/track_non_record_16mb/2026-03-30_AutoResearch_ValueEmbeds_MLP3x_1x4090/train.log (lines 480-491, CR line breaks)
+AN_AUTORESEARCH_SUMMARY = """
+    step 00465 (99.8%) | loss: 3.326348 | lrm: 0.00 | dt: 659ms | tok/sec: 99,454 | mfu: 4.5% | epoch: 1 | remaining: 0s
+    step 00466 (100.0%) | loss: 3.323692 | lrm: 0.00 | dt: 659ms | tok/sec: 99,469 | mfu: 4.5% | epoch: 1 | remaining: 0s
+    ---
+    val_bpb:          1.180076
+    training_seconds: 300.6
+    total_seconds:    393.9
+    peak_vram_mb:     8833.4
+    mfu_percent:      4.47
+    total_tokens_M:   30.6
+    num_steps:        467
+"""
+
+
+def test_a_summary_states_the_training_loop_in_seconds():
+    run = parse(AN_AUTORESEARCH_SUMMARY).run
+    assert run.score.val_bpb == 1.180076
+    assert run.train_time_s == 300.6  # the loop's budget; total_seconds is the whole script's

@@ -52,6 +52,8 @@ TRAINING_DONE = re.compile(r"^training (?:complete|completed|finished|done)\b(?:
 STEPS_IN_WORDS = re.compile(r"^total (?:number of )?steps(?: is|:)\s*(\d+)\s*$")  # Total number of steps is 3426 (lower case)
 TRAIN_TIME_WORDS = re.compile(r"\btrain(?:ing)?[_ ]time\s*[:=]\s*(\d+(?:\.\d+)?\s*(?:ms|s|m|min)?)\b")  # (Train time: 594.7s)
 TIMER_KEYS = ("eval_time", "elapsed", "time", "calib_time")
+# a summary's training loop in seconds: `train_time_s: 590.110`, autoresearch's `training_seconds: 300.6`
+STATED_TRAIN_SECONDS = ("train_time_s", "training_seconds")
 SUBSET_MARKER = re.compile(r"\b(?:eval|val)\w*\b.*\b(?:limited|subset|partial)\b|\((?:limited|subset)\)", re.I)
 DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfineweb10B_byte\d+\b")
 TOKENIZER_NAME = re.compile(r"\bfineweb_(\d+)_bpe(\w*?)(?:\.model\b|$|\s)")
@@ -150,9 +152,9 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
         return False
-    if "stop_step" in kv or (("time" in lower or "elapsed" in lower) and any(
+    if "stop_step" in kv or "training_seconds" in kv or (("time" in lower or "elapsed" in lower) and any(
             key in TIMER_KEYS or key.endswith(("_time", "_time_s", "_time_seconds", "elapsed_seconds")) for key in kv)):
-        return False  # a timer, or a summary's total_eval_time / eval_time_s / train_time_s
+        return False  # a timer, or a summary's total_eval_time / eval_time_s / train_time_s / training_seconds
     if first in "tT" and STEPS_IN_WORDS.match(lower):
         return False
     if is_loop_line(line, lower):
@@ -410,8 +412,9 @@ class CommunityReader:
                 run.train_time_s = seconds
                 run.note("train_time_s", n)
             return
-        if "train_time_s" in kv and run.train_time_s is None:  # a summary: train_time_s: 590.110
-            run.train_time_s = to_number(kv["train_time_s"])
+        stated = next((key for key in STATED_TRAIN_SECONDS if key in kv), None)
+        if stated is not None and run.train_time_s is None:
+            run.train_time_s = to_number(kv[stated])
             run.note("train_time_s", n)
         if "stop_step" in kv and run.steps is None:
             m = re.match(r"(\d+)\s*/\s*(\d+)", kv["stop_step"])
