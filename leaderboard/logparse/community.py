@@ -412,10 +412,12 @@ class CommunityReader:
                 run.train_time_s = seconds
                 run.note("train_time_s", n)
             return
-        stated = next((key for key in STATED_TRAIN_SECONDS if key in kv), None)
-        if stated is not None and run.train_time_s is None:
-            run.train_time_s = to_number(kv[stated])
-            run.note("train_time_s", n)
+        if run.train_time_s is None:
+            for key in STATED_TRAIN_SECONDS:
+                if key in kv:
+                    run.train_time_s = to_number(kv[key])
+                    run.note("train_time_s", n)
+                    break
         if "stop_step" in kv and run.steps is None:
             m = re.match(r"(\d+)\s*/\s*(\d+)", kv["stop_step"])
             if m:
