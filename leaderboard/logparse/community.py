@@ -395,11 +395,12 @@ class CommunityReader:
         run = self.run
         if sizes:
             self.sizes(n, sizes, stamp)
-        if (key := stated_eval_total(kv)) is not None:  # a script's own total, or a summary's
+        if "eval_time" in lower and (key := stated_eval_total(kv)) is not None:  # a script's own total, or a summary's
             run.explicit_eval_total = to_seconds(kv[key])
             run.note("explicit_eval_total", n)
             return
-        if (m := STEPS_IN_WORDS.match(lower)) is not None and (run.steps is None or int(m.group(1)) >= run.steps):
+        if lower[:5] == "total" and (m := STEPS_IN_WORDS.match(lower)) is not None \
+                and (run.steps is None or int(m.group(1)) >= run.steps):
             run.steps = int(m.group(1))
             run.note("steps", n)
             return
@@ -439,7 +440,7 @@ class CommunityReader:
             if key in kv:
                 duration = to_seconds(kv[key])
                 break
-        if duration is None:  # any other `<what>_time:44771ms` with a unit
+        if duration is None and "_time" in lower:  # any other `<what>_time:44771ms` with a unit
             key = next((k for k in kv if k.endswith("_time") and k not in ("train_time", "total_train_time")
                         and kv[k][-1:] == "s" and kv[k][:1].isdigit()), None)
             if key is not None:
