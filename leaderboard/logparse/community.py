@@ -59,6 +59,7 @@ DATASET_NAME = re.compile(r"\b(?:fineweb10B|fineweb|embedded)_sp\d+\w*\b|\bfinew
 TOKENIZER_NAME = re.compile(r"\bfineweb_(\d+)_bpe(\w*?)(?:\.model\b|$|\s)")
 GPU_NAME = re.compile(r"NVIDIA ((?:GeForce )?(?:RTX )?(?:H|A|B|L|GH|GB)?\d+[\w ]*?(?:SXM\d?|PCIe|HBM3e?|NVL)?(?: \d+GB)?(?: HBM3e?)?)\b")
 GPU_SPEC = re.compile(r"\b(\d+)\s*[x×]\s*(H100|H200|A100|B200|H20|L40S?|GH200|A10G?|L4|RTX ?\d{4})\b", re.I)
+GPU_SPEC_WORDS = ("h1", "h2", "a10", "b200", "l4", "rtx")  # one of them is in every GPU that GPU_SPEC names
 SEED_WORD = re.compile(r"(?<![\w/.\-])seed[\s:=#]+(\d{1,12})\b", re.I)  # not seed314 inside a path
 COMPACT_SEED = re.compile(r"^(?:model_)?params[:=]\S+.*\bs:(\d+)\b", re.I)  # "params:N L:10 ... ws:8 s:42"
 WORLD_SIZE_WORDS = ("world_size", "nproc_per_node", "num_gpus", "n_gpus", "gpus")
@@ -121,7 +122,10 @@ def is_step_like(line: str) -> bool:
 
 
 def is_stage_line(kv: dict[str, str], line: str) -> bool:
-    if "val_" not in line or not any(k in kv and to_number(kv[k]) is not None for k in STAGE_KEYS):
+    if "val_" not in line:
+        return False
+    loss, bpb = kv.get("val_loss"), kv.get("val_bpb")
+    if (loss is None or to_number(loss) is None) and (bpb is None or to_number(bpb) is None):
         return False
     return not is_progress(line)
 
@@ -522,7 +526,7 @@ class CommunityReader:
                     run.world_size = value
                     run.note("world_size", n)
                 break
-        if "x" in lower or "×" in lower:
+        if ("x" in lower or "×" in lower) and any(gpu in lower for gpu in GPU_SPEC_WORDS):
             spec = GPU_SPEC.search(line)
             if spec:
                 run.world_size = run.world_size or int(spec.group(1))
