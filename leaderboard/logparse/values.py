@@ -11,6 +11,7 @@ import re
 TOKEN = re.compile(r"([A-Za-z_](?<![\w\"'].)[\w.\-]*+)(?:[:=]|: ++(?=[-+.]?\d)| = (?=[-+.]?\d))([^\s,;()\[\]{}|]++)")
 QUOTED_TOKEN = re.compile(r"""['"]([A-Za-z_]\w*)['"]\s*:\s*([-+]?\d[\w.+\-]*)""")  # {'seed': 1337, ...}
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+NUMBER_START = frozenset("+-.0123456789")
 GROUPED_INT = re.compile(r"^\d{1,3}(?:,\d{3})+(?!\d)")  # 15,852,125
 WORD_END = re.compile(r"[\s:=\[(]")
 MEAN_WORD = r"(?:mean|average|avg|median)\b"  # a figure over several runs (seeds), not one run's
@@ -18,6 +19,13 @@ DURATION = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s
 
 
 def to_number(text: str) -> float | None:
+    if text[:1] in NUMBER_START and text[-1:].isdigit() and "_" not in text:
+        try:  # the whole text a number, as most are: float() reads it as NUMBER would (float also takes `1_000`)
+            value = float(text)
+        except ValueError:
+            pass
+        else:
+            return value if math.isfinite(value) else None
     m = NUMBER.match(text)
     if not m:
         return None
