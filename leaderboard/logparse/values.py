@@ -6,8 +6,8 @@ import re
 
 # key:value, key=value, and `key: 42` / `key:    42` (a summary's aligned column) / `key = 42` where the value is a number
 # possessive: a key is never followed by a character of its own class, so giving some back never matches
-# (the key's first letter before the lookbehind that it does not follow a word character or a quote: the scan skips in C
-# to the next letter)
+# a key does not follow a word character or a quote; its first letter comes before that lookbehind so that the scan
+# skips in C to the next letter
 TOKEN = re.compile(r"([A-Za-z_](?<![\w\"'].)[\w.\-]*+)(?:[:=]|: ++(?=[-+.]?\d)| = (?=[-+.]?\d))([^\s,;()\[\]{}|]++)")
 QUOTED_TOKEN = re.compile(r"""['"]([A-Za-z_]\w*)['"]\s*:\s*([-+]?\d[\w.+\-]*)""")  # {'seed': 1337, ...}
 NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
