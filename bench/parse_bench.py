@@ -50,11 +50,12 @@ def write_synthetic(path: Path, megabytes: int) -> None:
         fh.write(TAIL.format(step=step))
 
 
-def write_joined(path: Path, corpus: Path) -> int:
-    """Every log of the corpus, one after the other, as one file; returns how many."""
+def write_joined(path: Path, corpus: Path, every: int = 1) -> int:
+    """Every log of the corpus (or every `every`-th, in path order), one after the other, as one file;
+    returns how many."""
     count = 0
     with open(path, "wb") as out:
-        for log in sorted(p for p in corpus.rglob("*") if p.is_file() and is_log_file(p)):
+        for log in sorted(p for p in corpus.rglob("*") if p.is_file() and is_log_file(p))[::every]:
             out.write(log.read_bytes())
             out.write(b"\n")
             count += 1
