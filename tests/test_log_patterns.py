@@ -1095,22 +1095,8 @@ def test_a_bytes_key_names_the_code_by_a_word_of_its_own():
     assert (run.bytes_code, run.bytes_total) == (72_296, None)  # the code's total, not the artifact's
 
 
-# prs/pr1860/records/track_non_record_16mb/2026-04-27_Hymba10B_SP1024_7x512_KV4_8h_unet/run_log.txt (lines 1694-1711)
-AN_INDENTED_RESULT_AFTER_THE_ARTIFACT = """
-    step:6400  train_loss:2.2782  train_time:597856ms  step_avg:93.41ms
-    step:6423  val_loss:2.2584  val_bpb:1.3375  train_time:600021ms
-    early_stop:wallclock  final val_bpb:1.3375
-    bema:applying bias-corrected EMA weights (n_updates=6423, correction=1.000000)
-    checkpoint saved: logs/final_model.pt
-    ── Artifact size measurement ──
-      code: /workspace/drl-openai-parameter-golf/train_gpt.py = 72,296 bytes
-      model raw bf16:   76,714,200 bytes
-      model int8 payload: 20,176,876 bytes
-      model int8+zlib:  15,405,717 bytes (ratio: 3.80x)
-      code total:       72,296 bytes
-      ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes (OK)
-      headroom:         521,987 bytes
-      compressed model saved: logs/final_model.int8.ptz
+# the same log, on to line 1711
+AN_INDENTED_RESULT_AFTER_THE_ARTIFACT = A_SIZE_AGAINST_THE_CAP_AFTER_THE_LOOP_REPEATED + """\
     ── Roundtrip verification (int8+zlib → dequantize → eval) ──
       int8_roundtrip val_loss:2.2658  val_bpb:1.3419  eval_time:38.6s
       bpb_delta_from_quantization: +0.0044

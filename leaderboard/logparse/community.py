@@ -156,7 +156,7 @@ def is_inert(line: str, lower: str, kv: dict[str, str], hinted: bool, sizes: lis
         return False
     if is_stage_line(kv, line) or ("_val_" in line and SUFFIXED_SCORE.match(line)) or "score" in kv:
         return False
-    if "stop_step" in kv or "training_seconds" in kv or (("time" in lower or "elapsed" in lower) and any(
+    if "stop_step" in kv or not kv.keys().isdisjoint(STATED_TRAIN_SECONDS) or (("time" in lower or "elapsed" in lower) and any(
             key in TIMER_KEYS or key.endswith(("_time", "_time_s", "_time_seconds", "elapsed_seconds")) for key in kv)):
         return False  # a timer, or a summary's total_eval_time / eval_time_s / train_time_s / training_seconds
     if first in "tT" and STEPS_IN_WORDS.match(lower):

@@ -44,6 +44,12 @@ def _model_kind(label: str) -> str:
     return "model"
 
 
+def _names_the_code(name: str) -> bool:
+    """A label or key for the code's size: `Code size`, `code total`, `total_code_bytes`, `code_bytes_lzma`
+    (a total that merely mentions code, `Total size incl. code`, is the artifact's)."""
+    return CODE_LABEL.match(name) is not None or ("total" not in name and CODE_WORD.search(name) is not None)
+
+
 def _has_total(found: list[tuple[str, int]]) -> bool:
     return any(kind == "total" for kind, _ in found)
 
@@ -82,12 +88,10 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
             value = to_int(number)
             if value is None or any(word in label_l for word in NOT_THE_ARTIFACT) or SUMMARY_LABEL.match(label_l):
                 continue
-            if CODE_LABEL.match(label_l):
+            if _names_the_code(label_l):
                 found.append((_code_kind(label_l), value))
             elif "total" in label_l:
                 found.append(("total_raw" if "raw" in label_l or "uncompressed" in label_l else "total", value))
-            elif CODE_WORD.search(label_l):
-                found.append((_code_kind(label_l), value))
             elif "model" in label_l:
                 found.append((_model_kind(label_l), value))
             elif "artifact" in label_l or label_l.endswith("size"):
@@ -98,12 +102,10 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         value = to_int(_with_separators(key, text, lower))
         if value is None:
             continue
-        if CODE_LABEL.match(key):
+        if _names_the_code(key):
             found.append((_code_kind(key), value))
         elif "total" in key:
             found.append(("total", value))
-        elif CODE_WORD.search(key):
-            found.append((_code_kind(key), value))
         elif "model" in key or "compressed" in key:
             found.append(("model_raw" if "raw" in key or "uncompressed" in key else "model", value))
         elif "artifact" in key:
