@@ -8,6 +8,7 @@ hand-kept versions 1-5), so a database made by an older golf is upgraded in plac
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -391,12 +392,32 @@ def generation(conn: Connection) -> int:
 
 # ---- engines, and the schema brought up to date
 
+BUSY_TIMEOUT_S = 10  # how long a connection waits for another's lock before "database is locked"
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _switch_to_wal(cursor) -> None:
+    """WAL journal mode, tried again while the file is locked. Two connections switching a new file to WAL
+    at the same moment can deadlock, and SQLite then answers the one "database is locked" at once rather
+    than waiting out the busy timeout; so golf waits it out itself."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def database_url(url: str | None = None) -> str:

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -210,6 +211,23 @@ def test_every_hand_kept_version_reaches_the_models_schema(tmp_path, version):
             assert {c.name for c in table.columns} <= have[table.name], table.name
         if url == new:
             assert [d[0] for d in diffs] == ["remove_table"] and diffs[0][1].name == "schema_version"
+
+
+def test_opening_a_new_file_another_golf_is_writing_waits_for_its_lock(tmp_path):
+    """Switching a file to WAL while another connection holds its write lock is a deadlock SQLite answers
+    with "database is locked" at once, busy timeout or not (the race CI met with four golfs at once)."""
+    db = tmp_path / "golf.db"
+    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other_tool (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.5, writer.execute, ["COMMIT"]).start()
+    started = time.monotonic()
+    sessions = open_database(f"sqlite:///{db}")
+    assert time.monotonic() - started >= 0.4
+    with sessions() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrations.head()
+    writer.close()
 
 
 def test_two_golfs_opening_a_new_database_at_once_both_succeed(db_url):
