@@ -383,6 +383,24 @@ def test_a_clock_last_printed_early_in_the_loop_is_not_its_training_time():
     assert any("last printed at step 500" in w for w in run.warnings)
 
 
+# golf's own trainer, ITERATIONS=3 TRAIN_LOG_EVERY=10: the last step line printed is step 1
+GOLF_LOOP_END_PAST_ITS_LAST_STEP_LINE = """
+    golf_trainer version:0.2.0 run_id:golf_baseline preset:baseline seed:1337 device:cpu device_name:x86_64 world_size:1
+    warmup_step:1/1
+    step:1/3 train_loss:6.9314 train_time:661ms step_avg:661.25ms lr_mul:1.0000 tok_s:12389
+    train_done steps:3 train_time:3710ms step_avg:1236.74ms stop:iterations tok_s:6624
+    peak_memory mib:392 kind:cpu_rss
+    size bytes_total:251938 bytes_model:139522 bytes_code:112416 limit:16000000
+    eval stage:roundtrip val_loss:6.68211952 val_bpb:3.79484214 eval_time:4376ms val_tokens:57856 val_bytes:146975 diagnostic:0
+    score stage:roundtrip val_loss:6.68211952 val_bpb:3.79484214 eval_time:4383ms
+"""
+
+
+def test_a_line_stating_the_loops_steps_and_clock_together_times_its_end():
+    run = parse(GOLF_LOOP_END_PAST_ITS_LAST_STEP_LINE).run
+    assert (run.steps, run.train_time_s) == (3, 3.71)
+    assert not any("last printed" in w for w in run.warnings)
+
 # prs/pr596/records/track_10min_16mb/2026-03-24_DeepQuant_V10b/train_seed42.log
 TIMERS_INSIDE_A_STAGE = """
     step:7000/20000 val_loss:1.9800 val_bpb:1.1700 train_time:600010ms step_avg:85.72ms
