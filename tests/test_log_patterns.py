@@ -1113,6 +1113,22 @@ def test_a_bytes_key_names_the_code_by_a_word_of_its_own():
     assert (run.bytes_code, run.bytes_total) == (72_296, None)  # the code's total, not the artifact's
 
 
+# prs/pr1574/records/track_10min_16mb/2026-04-12_SSM8_FatState_Mamba_LoRaTTT/logs.txt (line 28)
+SIZES_IN_MEGABYTES_THEN_IN_BYTES_AGAINST_THE_CAP = """
+    [ARTIFACT] zstd-22 | code=0.04MB model=15.89MB total=15.93MB/16.00MB (15931279 / 16000000 bytes)
+"""
+# prs/pr29/records/track_10min_16mb/2026-03-19_nidhilak-Aquarius/train.log (line 12)
+AN_ESTIMATE_IN_MEGABYTES = """
+    Estimated artifact size: 2.84MB (model: 2.82MB, code: 0.02MB)
+"""
+
+
+def test_a_size_in_megabytes_is_no_count_of_bytes():
+    run = parse(SIZES_IN_MEGABYTES_THEN_IN_BYTES_AGAINST_THE_CAP).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (15_931_279, None, None)  # not 15, 15 and 0
+    run = parse(AN_ESTIMATE_IN_MEGABYTES).run
+    assert (run.bytes_total, run.bytes_model, run.bytes_code) == (None, None, None)  # not 2, 2 and 0
+
 # the same log, on to line 1711
 AN_INDENTED_RESULT_AFTER_THE_ARTIFACT = A_SIZE_AGAINST_THE_CAP_AFTER_THE_LOOP_REPEATED + """\
     ── Roundtrip verification (int8+zlib → dequantize → eval) ──

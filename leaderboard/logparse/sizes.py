@@ -4,6 +4,7 @@
     bytes_total:15863489 bytes_model:15815847                 budget:15863489/16000000
     artifact: 15567435B model + 51283B code = 15618718B       model:13015808 code:102886 total:13118694
     [RESULT] seed=42 score=1.1773 | size=15,708,798B          int8+zlib artifact: 7488519 bytes
+    total=15.93MB/16.00MB (15931279 / 16000000 bytes)
 
 Each size is a (kind, bytes) pair: total, model, model_raw, artifact (total or model: a label
 that does not say), code_plain, code_compressed, code_uncompressed.
@@ -17,11 +18,12 @@ from .values import GROUPED_INT, MEAN_WORD, to_int
 SIZE_VALUE = re.compile(r":\s*(\d[\d,]*)\s*(?:bytes\b|B\b)", re.I)  # the label is what precedes the colon
 LABEL_START = re.compile(r".*[|,;\]]\s*")
 SUM_FORM = re.compile(r"(\d[\d,]*)\s*B\s+model\s*\+\s*(\d[\d,]*)\s*B\s+code\s*=\s*(\d[\d,]*)\s*B", re.I)
-SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)\s*B?\b", re.I)
+SIZE_TOKEN = re.compile(r"\b(size|total|model|code)\s*[:=]\s*(\d[\d,]*)(?!\.\d)\s*B?\b", re.I)  # not total=15.93MB
 UNIT = re.compile(r"\d\s*(?:B|bytes|MB)\b")  # a line of sizes says them in bytes somewhere
 SUMMARY_WORDS = re.compile(r"\b(?:code|model)\s*[:=]|\|")
 # budget:15863489/16000000, total:991210/16000000, ARTIFACT TOTAL:   15,478,013 / 16,000,000 bytes
 BUDGET = re.compile(r"\b(?:budget|total)\s*:\s*(\d[\d,]*)\s*/\s*(\d[\d,]*)", re.I)
+AGAINST_THE_CAP = re.compile(r"\((\d[\d,]*)\s*/\s*16,?000,?000\s*bytes\)")  # (15931279 / 16000000 bytes)
 CODE_WORD = re.compile(r"(?<![a-z])code(?![a-z])")  # not `Decoded val shard`, `model codebook+brotli`
 CODE_LABEL = re.compile(r"(?:total[ _])?code(?![a-z])")  # `code total`, `Total code size`, `total_code_bytes`: the code's own size
 SUMMARY_LABEL = re.compile(MEAN_WORD)  # `mean artifact`: over seeds, no artifact's own
@@ -114,7 +116,8 @@ def read_sizes(line: str, lower: str, kv: dict[str, str]) -> list[tuple[str, int
         value = to_int(kv["code"])  # artifact:15.92MB ternary:... code:70853
         if value is not None:
             found.append(("code_plain", value))
-    budget = BUDGET.search(line) if ("budget" in lower or "total" in lower) and "/" in line else None
+    budget = (BUDGET.search(line) or AGAINST_THE_CAP.search(line)) if ("budget" in lower or "total" in lower) and "/" in line \
+        else None
     if budget and not _has_total(found) and (total := to_int(budget.group(1))) is not None:
         found.append(("total", total))
     if not found and ("size" in lower or "total" in lower) and (UNIT.search(line) or "bytes" in lower) \
