@@ -212,7 +212,8 @@ def _untimed_loop_end(run: Run) -> None:
     """A clock last printed at step 500 of a loop that went on to step 12000 times only the start."""
     if run.train_time_s is None or run.steps is None or run.stopped_by_cap:
         return
-    if run.sources.get("train_time_s") == run.sources.get("steps"):
+    clock_line = run.sources.get("train_time_s")
+    if clock_line is not None and clock_line == run.sources.get("steps"):
         return  # one line states the loop's steps and its clock together (golf's train_done)
     timed = max((p.step for p in run.curve if p.train_time_s is not None), default=None)
     if timed is not None and timed < run.steps:
