@@ -21,6 +21,7 @@ both sides of a pair run the same attention.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -106,7 +107,8 @@ def run(data: Path, logs: Path, pairs: list[str], reference: Path, settings: dic
             _train(f"golf {pair}", [sys.executable, "-m", "trainer"], env, work, logs / f"golf_{pair}.log", timeout)
             stand_in = work / "stand_in"
             stand_in.mkdir()
-            (stand_in / "flash_attn_interface.py").write_text(FLASH_STAND_IN)
+            if importlib.util.find_spec("flash_attn_interface") is None:
+                (stand_in / "flash_attn_interface.py").write_text(FLASH_STAND_IN)
             script = work / spec["script"]
             shutil.copy(reference / spec["script"], script)
             env = {**os.environ, **common, **spec.get("script_env", {}), "MAX_WALLCLOCK_SECONDS": "0",
