@@ -10,11 +10,14 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 from rich.console import Console
 from rich.live import Live
@@ -37,6 +40,28 @@ BYTES_LIMIT = 16_000_000
 TAIL_LINES = 15
 LOST_AFTER_S = 300  # a job whose backend does not answer this long is lost
 CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}  # this machine refuses the seed's files
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps() -> Iterator[threading.Event]:
+    """Ctrl-C as an event the loop checks between its steps, never an exception inside one: raised in
+    the middle of a database transaction or of the live display's locks, it could leave a lock held
+    and the stop of every seed waiting on it. A second Ctrl-C interrupts at once, as usual."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # signal handlers belong to the main thread; a caller on another one gets none
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_ctrl_c(signum, frame):
+        interrupted.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class DriverBusy(RuntimeError):
@@ -120,13 +145,14 @@ class Driver:
         live = Live(self.table(), console=self.console, refresh_per_second=2, transient=True,
                     redirect_stdout=False, redirect_stderr=False)
         try:
-            with live:
+            with live, _ctrl_c_between_steps() as interrupted:
                 while True:
                     pending = self.step()
                     live.update(self.table())
                     if not pending or (detach and not self._queued()):
                         break
-                    time.sleep(self.poll_s)
+                    if interrupted.wait(self.poll_s):
+                        raise KeyboardInterrupt
         except BaseException:  # Ctrl-C, a crash: nothing may be left running (and billing)
             self.cancel_all("the launcher was interrupted")
             with contextlib.suppress(Exception):  # never hide why the loop ended

@@ -211,6 +211,19 @@ def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
     assert sorted(s for (s,) in rows(db, "SELECT state FROM launch_seeds")) == ["cancelled"] * 3
 
 
+def test_ctrl_c_is_taken_between_the_drivers_steps_and_a_second_one_at_once():
+    from launcher.driver import _ctrl_c_between_steps
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_between_steps() as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)  # inside a step: noted, not raised
+        assert interrupted.wait(5)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def test_dry_run_and_refusals(embedded_data, tmp_path):
     env = launcher_env(tmp_path, embedded_data)
     plan = golf(["launch", "--dry-run", "--seeds", "1,2", "-e", f"HF_TOKEN={SECRET}"], env, tmp_path)
