@@ -180,7 +180,7 @@ for step in range(1, 10000):
 def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
     script = tmp_path / "slow_train.py"
     script.write_text(SLOW)
-    env = launcher_env(tmp_path, embedded_data)
+    env = {**launcher_env(tmp_path, embedded_data), "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack
     launcher = subprocess.Popen([sys.executable, "-m", "launcher", "launch", str(script), "--seeds", "1,2,3",
                                  "--name", "interrupted"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -201,7 +201,12 @@ def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
     try:
         assert len(processes_mentioning(scratch)) == 4  # two seeds running (two slots), each a worker and a script
         launcher.send_signal(signal.SIGINT)
-        out, err = launcher.communicate(timeout=60)
+        try:
+            out, err = launcher.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            launcher.send_signal(signal.SIGABRT)
+            pytest.fail("the interrupted launcher was still running after 60 s; where it was:\n"
+                        + launcher.communicate(timeout=30)[1][-6000:])
     finally:
         launcher.kill()
     assert launcher.returncode == 130, err[-2000:]
