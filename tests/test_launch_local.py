@@ -219,14 +219,17 @@ def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
 def test_ctrl_c_is_taken_between_the_drivers_steps_and_a_second_one_at_once():
     from launcher.driver import _ctrl_c_between_steps
 
-    before = signal.getsignal(signal.SIGINT)
-    with _ctrl_c_between_steps() as interrupted:
-        os.kill(os.getpid(), signal.SIGINT)  # inside a step: noted, not raised
-        assert interrupted.wait(5)
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(5)
-    assert signal.getsignal(signal.SIGINT) is before
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever a test before set
+    try:
+        with _ctrl_c_between_steps() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)  # inside a step: noted, not raised
+            assert interrupted.wait(5)
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_dry_run_and_refusals(embedded_data, tmp_path):
