@@ -48,10 +48,10 @@ def _ctrl_c_between_steps() -> Iterator[threading.Event]:
     the middle of a database transaction or of the live display's locks, it could leave a lock held
     and the stop of every seed waiting on it. A second Ctrl-C interrupts at once, as usual."""
     interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted  # signal handlers belong to the main thread; a caller on another one gets none
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:
+        yield interrupted  # handlers belong to the main thread; an ignored SIGINT (a background job) stays ignored
         return
-    previous = signal.getsignal(signal.SIGINT)
 
     def on_ctrl_c(signum, frame):
         interrupted.set()

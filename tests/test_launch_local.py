@@ -181,9 +181,12 @@ def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
     script = tmp_path / "slow_train.py"
     script.write_text(SLOW)
     env = {**launcher_env(tmp_path, embedded_data), "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack
+    # SIGINT as a terminal's foreground job gets it: a suite started in the background (`pytest &` in a script)
+    # runs with SIGINT ignored, and the launcher, like any program, leaves an ignored SIGINT ignored
     launcher = subprocess.Popen([sys.executable, "-m", "launcher", "launch", str(script), "--seeds", "1,2,3",
                                  "--name", "interrupted"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = tmp_path / "golf.db"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
