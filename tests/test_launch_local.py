@@ -222,7 +222,7 @@ def test_ctrl_c_stops_every_process(embedded_data, tmp_path):
 def test_ctrl_c_is_taken_between_the_drivers_steps_and_a_second_one_at_once():
     from launcher.driver import _ctrl_c_between_steps
 
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever a test before set
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, even in a suite run in the background
     try:
         with _ctrl_c_between_steps() as interrupted:
             os.kill(os.getpid(), signal.SIGINT)  # inside a step: noted, not raised
