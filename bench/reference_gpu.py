@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 REFERENCE = REPO.parent / "shared" / "reference"
 BASELINE_SCRIPT = "baseline_train_gpt.py"
 RECORD_SCRIPT = "record_2026-04-09_sp8192_recur_parresid_ttt_train_gpt.py"
@@ -64,16 +65,14 @@ PEAK_MEMORY = re.compile(r"peak(?: memory allocated:|_memory mib:)\s*(\d+)")
 
 
 def prepare(data: Path) -> None:
+    from trainer.data import prepare_embedded
+
     for vocab in (1024, 8192):
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "launcher.cli", "data", "--data-dir", tmp, "--vocab-size", str(vocab)],
-                           check=True, cwd=REPO)
-            made = Path(tmp)
-            dataset = data / "datasets" / f"fineweb10B_sp{vocab}"
-            shutil.rmtree(dataset, ignore_errors=True)
-            shutil.copytree(made / "datasets" / f"embedded_sp{vocab}", dataset)
-            (data / "tokenizers").mkdir(parents=True, exist_ok=True)
-            shutil.copy(made / "tokenizers" / f"embedded_{vocab}_bpe.model", data / "tokenizers" / f"fineweb_{vocab}_bpe.model")
+        made = prepare_embedded(data, vocab)  # golf's names (embedded_spV), then the community's
+        dataset = data / "datasets" / f"fineweb10B_sp{vocab}"
+        shutil.rmtree(dataset, ignore_errors=True)
+        made.rename(dataset)
+        (data / "tokenizers" / f"embedded_{vocab}_bpe.model").replace(data / "tokenizers" / f"fineweb_{vocab}_bpe.model")
     print(f"ready: {data}")
 
 
@@ -117,7 +116,6 @@ def run(data: Path, logs: Path, pairs: list[str], reference: Path, settings: dic
 
 
 def report(logs: Path) -> None:
-    sys.path.insert(0, str(REPO))
     from leaderboard.logparse import parse_file
 
     rows = []
